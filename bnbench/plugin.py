@@ -1,0 +1,221 @@
+"""bnbench's pytest plugin: options, markers, fixtures and the end-of-run summary. Hooks only.
+
+pytest loads this module in every run of every project where bnbench is installed, so it imports no
+torch and no matplotlib: everything heavy is imported inside fixtures, when a benchmark needs it.
+
+Profiles are chosen with markers: plain ``pytest benchmarks`` runs the ``smoke`` profile only;
+``-m quick`` or ``-m full`` selects the larger ones, ``-m speed`` the speed benchmarks.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from .errors import BnbenchError, BnbenchInconclusive
+
+PROFILE_MARKERS = ("smoke", "quick", "full")
+MARKERS = {
+    "smoke": "bnbench smoke profile: minutes on a 2-core CPU; proves the machinery, verdicts stay inconclusive",
+    "quick": "bnbench quick profile: directional verdicts in about half an hour of CPU time",
+    "full": "bnbench full profile: the study's own scale (hours on a CPU; meant for a GPU)",
+    "speed": "bnbench speed benchmarks: bnbench's trainer against the study-style loop",
+}
+_SESSION = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("bnbench", "bnbench: the study's claims as benchmarks")
+    group.addoption("--bnbench-data", metavar="DIR", default=None,
+                    help="folder holding cifar-10-batches-py/ (or that folder itself); default: $BNBENCH_DATA, "
+                         "else a cache folder that torchvision downloads into on first use")
+    group.addoption("--bnbench-device", metavar="DEV", default="auto",
+                    help="auto (cuda when available), cpu, cuda or cuda:N; default auto")
+    group.addoption("--bnbench-out", metavar="DIR", default="bnbench-results",
+                    help="where records, plots, structure tables and summary.json go; default bnbench-results/")
+    group.addoption("--bnbench-seeds", metavar="N", default=None,
+                    help="seeds per experiment (overrides the profile: smoke 1, quick 2, full 3)")
+    group.addoption("--bnbench-epochs", metavar="N", default=None,
+                    help="epochs for every experiment (overrides the profile; turns off the documented-value check)")
+    group.addoption("--bnbench-subset", metavar="N", default=None,
+                    help="training images per class for every experiment, 0 = all (overrides the profile)")
+    group.addoption("--bnbench-strict", action="store_true", default=False,
+                    help="fail inconclusive claims too (default: they pass with a warning)")
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    from .session import BnbenchSession, Options, parse_int_option
+
+    opt = config.option
+    try:
+        options = Options(
+            data=opt.bnbench_data, device=opt.bnbench_device, out=opt.bnbench_out,
+            seeds=parse_int_option("--bnbench-seeds", opt.bnbench_seeds),
+            epochs=parse_int_option("--bnbench-epochs", opt.bnbench_epochs),
+            subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
+            strict=opt.bnbench_strict)
+    except BnbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_SESSION] = BnbenchSession(options, progress_factory=lambda: _progress(config))
+
+
+def _progress(config):
+    from .progress import TrainingProgress
+
+    capman = config.pluginmanager.getplugin("capturemanager")
+    suspend = capman.global_and_fixture_disabled if capman is not None else None
+    return TrainingProgress(suspend=suspend) if suspend else TrainingProgress()
+
+
+def pytest_generate_tests(metafunc):
+    if "bnbench_profile" in metafunc.fixturenames:
+        metafunc.parametrize("bnbench_profile",
+                             [pytest.param(p, marks=getattr(pytest.mark, p), id=p) for p in PROFILE_MARKERS],
+                             indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without -m, bnbench benchmarks run at smoke scale only: a larger profile runs only when asked for."""
+    if not config.option.markexpr:
+        keep, drop = [], []
+        for item in items:
+            marks = {m.name for m in item.iter_markers()} & set(MARKERS)
+            (drop if marks and "smoke" not in marks else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+
+def pytest_collection_finish(session):
+    """Reject bad input before any training starts: an unwritable output folder, missing or corrupt data."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    needs = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    bn = config.stash[_SESSION]
+    try:
+        if needs & {"bnbench_out", "bnbench_session", "train_experiment", "check_claim"}:
+            bn.check_out_dir()
+        if needs & {"bnbench_data", "train_experiment", "check_claim"}:
+            bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
+            bn.data  # noqa: B018
+    except BnbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def bnbench_session(request):
+    return request.config.stash[_SESSION]
+
+
+@pytest.fixture(scope="session")
+def bnbench_data(bnbench_session):
+    """CIFAR-10 as uint8 CPU tensors (``bnbench.data.CIFAR10``), read once per session."""
+    return bnbench_session.data
+
+
+@pytest.fixture(scope="session")
+def bnbench_device(bnbench_session):
+    return bnbench_session.device
+
+
+@pytest.fixture(scope="session")
+def bnbench_out(bnbench_session):
+    bnbench_session.check_out_dir()
+    return bnbench_session.out
+
+
+@pytest.fixture
+def bnbench_profile(request, bnbench_session):
+    return bnbench_session.profile(request.param)
+
+
+@pytest.fixture
+def train_experiment(bnbench_session, bnbench_profile, benchmark):
+    """Train every seed of an experiment, one pytest-benchmark round per training run."""
+
+    def run(experiment):
+        seeds = iter(range(bnbench_profile.seeds))
+        records = []
+
+        def one_run(seed):
+            records.append(bnbench_session.run(experiment, bnbench_profile, seed))
+
+        benchmark.group = experiment.section
+        benchmark.name = f"{experiment.id}[{bnbench_profile.name}]"
+        benchmark.pedantic(one_run, setup=lambda: ((next(seeds),), {}), rounds=bnbench_profile.seeds, iterations=1)
+        records = bnbench_session.run_all(experiment, bnbench_profile)  # seeds the benchmark skipped, if disabled
+        benchmark.extra_info.update({
+            "experiment": experiment.id, "profile": bnbench_profile.name,
+            "config_hashes": [r.config_hash for r in records],
+            "s_per_epoch": [r.s_per_epoch for r in records],
+            "epoch_times_s": [r.epoch_times for r in records],
+            "images_per_s": [r.images_per_s for r in records],
+            "test_acc": [r.final_test_acc for r in records],
+            "test_loss": [r.final_test_loss for r in records],
+            "train_loss": [r.final_train_loss for r in records],
+            "diverged": [r.diverged for r in records],
+        })
+        _assert_machinery(records, experiment)
+        return records
+
+    return run
+
+
+def _assert_machinery(records, experiment):
+    """What every profile proves, smoke included: a run that did not diverge made its loss fall."""
+    for seed, r in enumerate(records):
+        if r.diverged:
+            continue
+        k = max(1, r.steps // 5)
+        first, last = sum(r.step_loss[:k]) / k, sum(r.step_loss[-k:]) / k
+        assert last < first, (f"{experiment.id} seed {seed}: training loss did not fall "
+                              f"(first {k} steps {first:.4f}, last {k} steps {last:.4f})")
+
+
+@pytest.fixture
+def check_claim(request, bnbench_session, bnbench_profile):
+    """Decide a claim from its runs: contradicted fails, inconclusive warns (fails with --bnbench-strict)."""
+
+    def run(claim):
+        result = bnbench_session.check(claim, bnbench_profile)
+        message = f"{claim.id} [{bnbench_profile.name}]: {result.reason}"
+        if result.verdict == "contradicted":
+            pytest.fail(message, pytrace=False)
+        if result.verdict == "inconclusive":
+            if bnbench_session.options.strict:
+                pytest.fail(message + " (--bnbench-strict)", pytrace=False)
+            warnings.warn(BnbenchInconclusive(message), stacklevel=2)
+        return result
+
+    return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    bn = session.config.stash.get(_SESSION, None)
+    if bn is None:
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    try:
+        bn.summary_path = bn.finish(partial=interrupted)
+    except BnbenchError as exc:  # e.g. the output folder vanished or filled up
+        bn.summary_path = None
+        bn.finish_error = str(exc)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    bn = config.stash.get(_SESSION, None)
+    if bn is None or not bn.results:
+        return
+    from .summary import render_results
+
+    tr = terminalreporter
+    tr.write_sep("=", "bnbench summary")
+    tr.write(render_results(bn.results, width=tr._tw.fullwidth, color=tr.hasmarkup))
+    path = getattr(bn, "summary_path", None)
+    if path:
+        tr.write_line(f"records, plots and summary.json: {bn.out}")
+    if getattr(bn, "finish_error", None):
+        tr.write_line(f"bnbench: could not write the summary: {bn.finish_error}", red=True)

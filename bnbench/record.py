@@ -1,0 +1,115 @@
+"""The run record: what one training run measured, as plain JSON-ready data.
+
+Torch-free so that the summary, the CLI and the verdicts can read records without importing torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BnbenchError
+
+SCHEMA_VERSION = 1
+CHANCE_ACCURACY = 0.10          # ten balanced classes
+LN10 = math.log(10.0)           # the loss of a uniform prediction over ten classes
+# A run counts as having left chance level when its final test accuracy clears chance by 5 points:
+# above what a 1,000-image test subset gives a constant predictor by sampling noise (< 1 point).
+LEARNED_MIN_ACCURACY = CHANCE_ACCURACY + 0.05
+
+
+@dataclass
+class RunRecord:
+    config: dict[str, Any]
+    config_hash: str
+    device: str
+    env: dict[str, Any]
+    started_at: str
+    finished_at: str = ""
+    step_loss: list[float] = field(default_factory=list)   # training loss of every optimizer step
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    diverged: bool = False
+    diverged_step: int | None = None
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    # -- derived numbers, never stored twice -------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return len(self.step_loss)
+
+    @property
+    def evaluated(self) -> list[dict[str, Any]]:
+        return [e for e in self.epochs if e.get("test_acc") is not None]
+
+    @property
+    def final_test_acc(self) -> float:
+        ev = self.evaluated
+        return ev[-1]["test_acc"] if ev and not self.diverged else float("nan")
+
+    @property
+    def final_test_loss(self) -> float:
+        ev = self.evaluated
+        return ev[-1]["test_loss"] if ev and not self.diverged else float("nan")
+
+    @property
+    def final_train_loss(self) -> float:
+        return self.epochs[-1]["train_loss"] if self.epochs and not self.diverged else float("nan")
+
+    @property
+    def epoch_times(self) -> list[float]:
+        return [e["train_time_s"] for e in self.epochs]
+
+    @property
+    def s_per_epoch(self) -> float:
+        """Median training time per full epoch. The first epoch pays for warm-up (allocator, cuDNN
+        autotuning, compilation), so it is left out whenever there are later epochs to use."""
+        times = self.epoch_times[1:] or self.epoch_times
+        if not times:
+            return float("nan")
+        times = sorted(times)
+        mid = len(times) // 2
+        return times[mid] if len(times) % 2 else 0.5 * (times[mid - 1] + times[mid])
+
+    @property
+    def images_per_s(self) -> float:
+        n = sum(e["images"] for e in self.epochs)
+        t = sum(self.epoch_times)
+        return n / t if t > 0 else float("nan")
+
+    @property
+    def learned(self) -> bool:
+        """False for a run that diverged or never left chance level: it cannot speak for or against a claim."""
+        acc = self.final_test_acc
+        return not self.diverged and not math.isnan(acc) and acc >= LEARNED_MIN_ACCURACY
+
+    # -- JSON ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["summary"] = {  # derived, for readers of the JSON; ignored on load
+            "final_test_acc": _finite_or_none(self.final_test_acc),
+            "final_test_loss": _finite_or_none(self.final_test_loss),
+            "s_per_epoch": _finite_or_none(self.s_per_epoch),
+            "images_per_s": _finite_or_none(self.images_per_s),
+            "learned": self.learned,
+        }
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "run record") -> "RunRecord":
+        version = d.get("schema_version")
+        if not isinstance(version, int):
+            raise BnbenchError(f"{source}: not a bnbench run record (no schema_version)")
+        if version > SCHEMA_VERSION:
+            raise BnbenchError(f"{source}: schema version {version} is newer than this bnbench understands "
+                               f"({SCHEMA_VERSION}); upgrade bnbench to read it")
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in names})
+        except TypeError as exc:
+            raise BnbenchError(f"{source}: malformed run record ({exc})") from None
+
+
+def _finite_or_none(x: float):
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None

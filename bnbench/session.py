@@ -1,0 +1,247 @@
+"""One benchmark session: options, the data and device (loaded once), a cache of finished runs, the claims'
+results, and what is written under the output directory. Plain Python: the pytest plugin is a thin layer over
+this, and it can be driven without pytest. Torch is imported only when something is trained.
+
+Output layout (``--bnbench-out``, default ``bnbench-results/``)::
+
+    records/<experiment>/<profile>-seed<k>-<config hash>.json   one per training run
+    plots/<claim id>.png, plots/documented.png                   figures
+    structures/<model>.txt                                      layer / output shape / parameters tables
+    summary.json                                                every claim's verdict and numbers
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .claims import Claim, ClaimResult, Experiment, evaluate
+from .errors import BnbenchError, ConfigError
+from .profiles import Profile, get_profile, scaled_config, with_overrides
+from .record import RunRecord
+
+
+@dataclass(frozen=True)
+class Options:
+    data: str | None = None
+    device: str = "auto"
+    out: str = "bnbench-results"
+    seeds: int | None = None
+    epochs: int | None = None
+    subset: int | None = None
+    strict: bool = False
+
+    def __post_init__(self):
+        if self.device.strip().lower() not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
+            raise ConfigError(f"--bnbench-device {self.device!r} is not known; use auto, cpu, cuda or cuda:N")
+        for name, value, lo, hi in (("--bnbench-seeds", self.seeds, 1, 100), ("--bnbench-epochs", self.epochs, 1, 10000),
+                                    ("--bnbench-subset", self.subset, 0, 5000)):
+            if value is not None and not (isinstance(value, int) and lo <= value <= hi):
+                raise ConfigError(f"{name} {value!r} is out of range; use an integer from {lo} to {hi}"
+                                  + (" (0 = all data)" if name == "--bnbench-subset" else ""))
+
+
+def parse_int_option(name: str, raw: Any) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {raw!r} is not a whole number") from None
+
+
+def safe_name(text: str) -> str:
+    """A claim or experiment id as one path component: "1.1/hidden-500" -> "1.1_hidden-500"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unnamed"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same directory, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, allow_nan=False, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj):
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(x: Any) -> Any:
+    """NaN / inf are not JSON: store them as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+class BnbenchSession:
+    def __init__(self, options: Options, progress_factory=None):
+        self.options = options
+        self.out = Path(options.out).expanduser().resolve()
+        self.results: list[ClaimResult] = []
+        self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
+        self._cache: dict[str, RunRecord] = {}          # config hash -> record
+        self._data = None
+        self._device = None
+        self._progress_factory = progress_factory
+        self.trained = 0                                 # training runs actually executed (not from cache)
+        self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    # -- resources ------------------------------------------------------------------------------
+    def check_out_dir(self) -> None:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.out, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"--bnbench-out {self.out}: cannot write there ({exc.strerror or exc}); "
+                              "choose a writable directory") from None
+
+    @property
+    def data(self):
+        if self._data is None:
+            from .data import load_cifar10
+
+            self._data = load_cifar10(self.options.data, download=True)
+        return self._data
+
+    @property
+    def device(self):
+        if self._device is None:
+            from .train import resolve_device
+
+            self._device = resolve_device(self.options.device)
+        return self._device
+
+    def profile(self, name: str) -> Profile:
+        o = self.options
+        return with_overrides(get_profile(name), epochs=o.epochs, seeds=o.seeds, subset=o.subset)
+
+    # -- training -------------------------------------------------------------------------------
+    def run(self, experiment: Experiment, profile: Profile, seed: int) -> RunRecord:
+        """Train one seed of an experiment at a profile's scale (once per session per configuration)."""
+        config = scaled_config(experiment.config, profile, experiment.section, seed)
+        record = self._cache.get(config.hash)
+        if record is None:
+            from .train import train
+
+            progress = self._progress_factory() if self._progress_factory else None
+            record = train(config, self.data, device=self.device, progress=progress)
+            self.trained += 1
+            self._cache[config.hash] = record
+            self.write_record(record, experiment, profile, seed)
+        return record
+
+    def compare_step_losses(self, a: Experiment, b: Experiment, profile: Profile, seed: int = 0) -> dict:
+        """Train two experiments from one seed in deterministic mode for one epoch at the profile's scale and
+        report the largest per-step training-loss difference (the CE-vs-nll check of section 1.1)."""
+        from .train import train
+
+        configs = [scaled_config(e.config, profile, e.section, seed).replace(deterministic=True, epochs=1)
+                   for e in (a, b)]
+        ra, rb = (train(c, self.data, device=self.device) for c in configs)
+        self.trained += 2
+        diffs = [abs(x - y) for x, y in zip(ra.step_loss, rb.step_loss)]
+        return {"a": a.id, "b": b.id, "seed": configs[0].seed, "steps": len(diffs),
+                "max_abs_diff": max(diffs, default=float("nan")),
+                "first_step_losses": [ra.step_loss[0], rb.step_loss[0]] if diffs else []}
+
+    def run_all(self, experiment: Experiment, profile: Profile) -> list[RunRecord]:
+        recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
+        self.records[f"{profile.name}:{experiment.id}"] = recs
+        return recs
+
+    def record_path(self, experiment: Experiment, profile: Profile, seed: int, record: RunRecord) -> Path:
+        return self.out / "records" / safe_name(experiment.id) / f"{profile.name}-seed{seed}-{record.config_hash}.json"
+
+    def write_record(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> Path:
+        path = self.record_path(experiment, profile, seed, record)
+        data = record.to_dict()
+        data["experiment"] = experiment.id
+        data["profile"] = profile.name
+        write_json_atomic(path, _clean(data))
+        return path
+
+    # -- claims ---------------------------------------------------------------------------------
+    def check(self, claim: Claim, profile: Profile) -> ClaimResult:
+        records = {e.id: self.run_all(e, profile) for e in claim.experiments}
+        result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
+                          documented=profile.documented_check)
+        result.plot = self.plot_claim(claim, records)
+        self.results.append(result)
+        return result
+
+    def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]]) -> str | None:
+        from .plots import plot_claim_curves
+
+        path = self.out / "plots" / f"{safe_name(claim.id)}.png"
+        plot_claim_curves(path, f"{claim.id}: {claim.sentence}", {e.label: records[e.id] for e in claim.experiments})
+        return str(path.relative_to(self.out))
+
+    def finish(self, partial: bool = False) -> Path | None:
+        """Write summary.json, the measured-vs-documented figure and the models' structure tables."""
+        if not self.results and not self.records:
+            return None
+        from . import study
+
+        rows = []
+        for key, recs in self.records.items():
+            profile, exp_id = key.split(":", 1)
+            from .claims import EXPERIMENTS
+
+            exp = EXPERIMENTS.get(exp_id)
+            if exp is None or exp.documented is None:
+                continue
+            rows.append({"label": f"{exp.label} ({profile})", "study": study.row(exp.documented).accuracy,
+                         "measured": [r.final_test_acc for r in recs]})
+        figure = None
+        if rows:
+            from .plots import plot_documented
+
+            figure = plot_documented(self.out / "plots" / "documented.png", rows)
+        self.write_structures()
+        summary = {
+            "schema_version": 1, "started_at": self.started_at,
+            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "partial": partial, "out": str(self.out), "options": self.options.__dict__,
+            "trained_runs": self.trained,
+            "claims": [r.to_dict() for r in self.results],
+            "documented_figure": str(Path(figure).relative_to(self.out)) if figure else None,
+        }
+        path = self.out / "summary.json"
+        write_json_atomic(path, _clean(summary))
+        return path
+
+    def write_structures(self) -> None:
+        from .models import create_model, format_structure, structure_table
+
+        names = {r[0].config["model"]: r[0].config.get("model_args", {}) for r in self.records.values() if r}
+        for name, args in sorted(names.items()):
+            path = self.out / "structures" / f"{name}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model = create_model(name, **args)
+            path.write_text(format_structure(name, structure_table(model)) + "\n")
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message for an error a user can fix, or None for a real bug."""
+    return str(exc) if isinstance(exc, BnbenchError) else None

@@ -1,0 +1,70 @@
+"""The claims table: one row per claim, printed at the end of a pytest run and by ``bnbench summary``."""
+from __future__ import annotations
+
+import io
+import math
+
+from . import study
+from .claims import CLAIMS, METRICS
+
+VERDICT_STYLE = {"supported": "bold green", "contradicted": "bold red", "inconclusive": "yellow"}
+
+
+def _spread(values: list[float], scale: float) -> str:
+    vals = [v * scale for v in values if not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.2f}"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    return f"{mean:.2f} ± {sd:.2f}"
+
+
+def _study_values(claim) -> str:
+    rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+    if claim.metric == "s_per_epoch":
+        return " vs ".join(f"{r.s_per_epoch:.2f} s" for r in rows)
+    return " vs ".join(f"{r.accuracy * 100:.2f}%" for r in rows)
+
+
+def _s_per_epoch(result, claim) -> str:
+    ours = f"{result['a_s_per_epoch']:.2f} / {result['b_s_per_epoch']:.2f}" \
+        if result.get("a_s_per_epoch") is not None and result.get("b_s_per_epoch") is not None else "n/a"
+    rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+    theirs = " / ".join(f"{r.s_per_epoch:.2f}" for r in rows if r.s_per_epoch is not None)
+    return f"{ours}\nstudy {theirs}" if theirs else ours
+
+
+def results_table(results):
+    """A rich Table of claim results (ClaimResult objects or their dicts, e.g. from summary.json)."""
+    from rich.table import Table
+
+    table = Table(show_lines=True, expand=False)
+    for col in ("claim", "study", "measured (n seeds)", "verdict", "vs study", "s/epoch a / b", "plot"):
+        table.add_column(col, overflow="fold")
+    for res in results:
+        r = res if isinstance(res, dict) else res.to_dict()
+        claim = CLAIMS.get(r["claim_id"])
+        if claim is None:
+            table.add_row(r["claim_id"], "?", "?", r["verdict"], "", "", r.get("plot") or "")
+            continue
+        _, scale, unit = METRICS[claim.metric]
+        a = [math.nan if v is None else v for v in r["a_values"]]
+        b = [math.nan if v is None else v for v in r["b_values"]]
+        measured = f"{_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')} (n={len(a)})"
+        checks = "; ".join(d["check"] for d in r.get("documented") or []) or "n/a at this scale"
+        verdict = r["verdict"] + (" (smoke)" if r["profile"] == "smoke" else "")
+        table.add_row(f"{claim.id}\n[dim]{claim.sentence}[/dim]", _study_values(claim), measured,
+                      f"[{VERDICT_STYLE.get(r['verdict'], '')}]{verdict}[/]", checks, _s_per_epoch(r, claim),
+                      r.get("plot") or "")
+    return table
+
+
+def render_results(results, width: int = 120, color: bool = False) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=max(width, 80), force_terminal=color, color_system="standard" if color else None)
+    console.print(results_table(results))
+    return buf.getvalue()

@@ -1,0 +1,260 @@
+"""The one trainer every benchmark uses: ``train(config, data, device=...) -> RunRecord``.
+
+The whole split lives on the training device as one uint8 tensor (``data.DeviceSplit``); an epoch is one
+seeded permutation of indices, so there is no DataLoader and no per-image Python in the hot loop. Per-step
+losses stay on the device and are checked for NaN/inf every ``DIVERGENCE_CHECK_EVERY`` steps, so the loop
+does not synchronise with the GPU on every step.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .data import CIFAR10, DeviceSplit, stratified_subset
+from .env import environment
+from .errors import BnbenchError, ConfigError
+from .models import create_model, init_weights
+from .record import RunRecord
+
+DIVERGENCE_CHECK_EVERY = 25  # steps between NaN/inf checks: rare enough not to stall the GPU queue
+# A per-sample cross-entropy above this means the logits are off by hundreds of nats: with BatchNorm a huge
+# learning rate can keep the loss finite yet astronomically wrong, and that run has diverged just the same.
+DIVERGED_LOSS = 1000.0
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """auto -> cuda when available, else cpu. Asking for cuda without one is an error, not a silent CPU run."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was asked for but no CUDA device is available "
+                              "(torch.cuda.is_available() is False); use --bnbench-device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} "
+                              "CUDA device(s); use cuda:0 or auto")
+        return dev
+    raise ConfigError(f"device {name!r} is not known; use auto, cpu, cuda or cuda:N")
+
+
+def loss_function(name: str) -> Callable:
+    """Per-sample mean losses. ``cross_entropy`` on log_softmax outputs equals ``nll`` exactly
+    (log_softmax is idempotent), which is why the study's CE-vs-nll gap cannot come from the loss."""
+    if name == "nll":
+        return F.nll_loss
+    if name == "cross_entropy":
+        return F.cross_entropy
+    raise ConfigError(f"loss {name!r} is not known; use nll or cross_entropy")
+
+
+def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    fused = {"fused": True} if device.type == "cuda" and not config.deterministic else {}
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, **fused)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise ConfigError(f"optimizer {config.optimizer!r} is not known; use sgd, adam or adagrad")
+
+
+@contextlib.contextmanager
+def kernel_mode(deterministic: bool, device: torch.device):
+    """Deterministic kernels for exactness tests; cuDNN autotuning for speed runs. Restores the old state."""
+    prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by cuBLAS for determinism
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]
+
+
+class _Stopwatch:
+    """Wall time of a stretch of GPU work: CUDA events on the GPU (no host-side guesswork), perf_counter on CPU."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def start(self):
+        if self.cuda:
+            self._a = torch.cuda.Event(enable_timing=True)
+            self._b = torch.cuda.Event(enable_timing=True)
+            self._a.record()
+        else:
+            self._t = time.perf_counter()
+
+    def stop(self) -> float:
+        if self.cuda:
+            self._b.record()
+            self._b.synchronize()
+            return self._a.elapsed_time(self._b) / 1000.0
+        return time.perf_counter() - self._t
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    torch.manual_seed(config.seed)
+    model = init_weights(create_model(config.model, **config.model_args), config.init).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def make_splits(config: TrainConfig, data: CIFAR10, device: torch.device) -> tuple[DeviceSplit, DeviceSplit]:
+    train_x, train_y, test_x, test_y = data.train_x, data.train_y, data.test_x, data.test_y
+    # Subsets are drawn with fixed seeds (not the run's seed) so every run of a comparison sees the same images.
+    if config.train_per_class is not None:
+        idx = stratified_subset(train_y, config.train_per_class, seed=0)
+        train_x, train_y = train_x[idx], train_y[idx]
+    if config.test_per_class is not None:
+        idx = stratified_subset(test_y, config.test_per_class, seed=1)
+        test_x, test_y = test_x[idx], test_y[idx]
+    kw = dict(device=device, normalization=config.normalization, channels_last=config.channels_last)
+    return DeviceSplit(train_x, train_y, **kw), DeviceSplit(test_x, test_y, **kw)
+
+
+@torch.inference_mode()
+def evaluate(model, split: DeviceSplit, loss_fn, batch_size: int, autocast) -> tuple[float, float]:
+    """Per-sample mean loss and accuracy over the whole split."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), device=split.y.device, dtype=torch.float64)
+    correct = torch.zeros((), device=split.y.device, dtype=torch.int64)
+    for x, y in split.batches(batch_size, shuffle=False):
+        with autocast():
+            out = model(x)
+        total += loss_fn(out.float(), y, reduction="sum").double()
+        correct += (out.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(split)
+    return total.item() / n, correct.item() / n
+
+
+def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "cpu",
+          progress=None, on_backward: Callable | None = None) -> RunRecord:
+    """Train one model from ``config`` on ``data`` and return its record.
+
+    ``progress``: an object with ``start(total_steps, description)``, ``update(step, loss, epoch)`` and ``stop()``
+    (see ``bnbench.progress``) or None. ``on_backward(step, model, x, y, loss_fn, optimizer)`` runs after each
+    backward pass and before the optimizer step (the gradient-predictiveness probes hook in here); it must leave
+    the model and optimizer as it found them.
+
+    A NaN or infinite training loss stops the run; the record says ``diverged`` and when. CUDA running out of
+    memory is raised as a BnbenchError that names the batch size to lower.
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    record = RunRecord(config=config.to_dict(), config_hash=config.hash, device=str(device),
+                       env=environment(device), started_at=_now())
+    try:
+        with kernel_mode(config.deterministic, device):
+            _train(config, data, device, record, progress, on_backward)
+    except torch.cuda.OutOfMemoryError:
+        raise BnbenchError(f"CUDA ran out of memory training {config.model} at batch_size={config.batch_size}; "
+                           f"use a smaller batch size (e.g. {max(1, config.batch_size // 2)}) or "
+                           "--bnbench-device cpu") from None
+    finally:
+        if progress is not None:
+            progress.stop()
+    record.finished_at = _now()
+    return record
+
+
+def _train(config, data, device, record, progress, on_backward) -> None:
+    model = build_model(config, device)
+    loss_fn = loss_function(config.loss)
+    optimizer = make_optimizer(config, model.parameters(), device)
+    train_split, test_split = make_splits(config, data, device)
+    use_bf16 = config.bf16 and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+
+    steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    step_loss = torch.full((total_steps,), float("nan"), device=device)
+    shuffle_gen = torch.Generator().manual_seed(config.seed)   # the epoch permutations
+    if progress is not None:
+        progress.start(total_steps, f"{config.model} seed {config.seed}")
+
+    watch = _Stopwatch(device)
+    step, checked = 0, 0
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        first = step
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        images = 0
+        watch.start()
+        for x, y in train_split.batches(config.batch_size, shuffle=True, generator=shuffle_gen,
+                                        augment=config.augment):
+            with autocast():
+                out = model(x)
+            loss = loss_fn(out.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if on_backward is not None:
+                on_backward(step, model, x, y, loss_fn, optimizer)
+            optimizer.step()
+            step_loss[step] = loss.detach()
+            correct += (out.detach().argmax(1) == y).sum()
+            images += len(y)
+            step += 1
+            if step - checked >= DIVERGENCE_CHECK_EVERY or step == total_steps:
+                if _diverged_at(step_loss, checked, step, record):
+                    break
+                checked = step
+                if progress is not None:
+                    progress.update(step, step_loss[step - 1].item(), epoch)
+            if step == total_steps:
+                break
+        train_time = watch.stop()
+        if record.diverged or not images:
+            break
+        if _diverged_at(step_loss, checked, step, record):
+            break
+        checked = step
+        losses = step_loss[first:step]
+        row = {"epoch": epoch, "steps": step - first, "images": images, "train_time_s": train_time,
+               "images_per_s": images / train_time if train_time > 0 else None,
+               # per-sample mean over the epoch (the last partial batch weighs less: approximated by the step mean)
+               "train_loss": losses.mean().item(), "train_acc": correct.item() / images,
+               "test_loss": None, "test_acc": None}
+        last = epoch == config.epochs or step == total_steps
+        if epoch % config.eval_every == 0 or last:
+            row["test_loss"], row["test_acc"] = evaluate(model, test_split, loss_fn, config.eval_batch_size, autocast)
+        record.epochs.append(row)
+        if last:
+            break
+    done = record.diverged_step + 1 if record.diverged else step
+    record.step_loss = step_loss[:done].tolist()
+
+
+def _diverged_at(step_loss: torch.Tensor, lo: int, hi: int, record: RunRecord) -> bool:
+    bad = ~(torch.isfinite(step_loss[lo:hi]) & (step_loss[lo:hi].abs() < DIVERGED_LOSS))
+    if not bool(bad.any()):
+        return False
+    record.diverged = True
+    record.diverged_step = lo + int(bad.nonzero()[0, 0])
+    return True

@@ -1,0 +1,126 @@
+"""The study's tables as data, the claims registry, and how a claim is decided from its runs."""
+import json
+import math
+
+import pytest
+
+from bnbench import study
+from bnbench.claims import CLAIMS, EXPERIMENTS, ClaimResult, evaluate
+from bnbench.data import synthetic_cifar
+from bnbench.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
+from bnbench.record import RunRecord
+from bnbench.session import BnbenchSession, Options
+
+
+@pytest.mark.parametrize("key, acc, loss, time_s, params", [
+    ("1.1/A/base-ce", 0.6257, 0.0577, 206.2, 152_820),
+    ("1.1/A/base-nll", 0.6755, 0.0301, 202.2, 152_820),
+    ("1.1/A/adagrad", 0.5227, 0.0407, 212.9, 152_820),
+    ("1.1/B/hidden-500", 0.7013, 0.0288, 192.9, 657_220),
+    ("1.1/C/conv-5x5-3x3", 0.6934, 0.0246, 191.8, None),
+    ("1.1/D/tanh", 0.6115, 0.0582, 205.2, None),
+    ("1.2/1/resnet-default", 0.7551, 0.023, 815.0, 4_737_098),
+    ("1.2/1/vggnet-xavier", 0.8087, 0.020, 1333.1, 14_777_162),
+])
+def test_table_rows_match_the_report(key, acc, loss, time_s, params):
+    r = study.row(key)
+    assert (r.accuracy, r.loss, r.time_s) == pytest.approx((acc, loss, time_s))
+    assert r.params == params
+
+
+def test_section_2_1_rows_and_the_loss_convention():
+    a, bn = study.row("2.1/1/vgg-a"), study.row("2.1/1/vgg-a-bn")
+    assert (a.s_per_epoch, bn.s_per_epoch) == pytest.approx((7.33, 8.05))
+    assert (a.accuracy, bn.accuracy) == pytest.approx((0.7752, 0.8288))
+    assert study.row("1.1/A/base-nll").loss_per_sample == pytest.approx(0.9632)
+    assert len(study.ROWS) == 12
+
+
+def test_every_claim_the_issue_names_is_registered():
+    want = {"1.1/nll-beats-cross-entropy", "1.1/nll-beats-adagrad", "1.1/hidden-500-beats-100",
+            "1.1/conv-3x3-not-better", "1.1/relu-beats-tanh", "1.2/vggnet-beats-resnet",
+            "1.2/xavier-changes-little-resnet", "1.2/xavier-changes-little-vggnet", "2.1/bn-improves-accuracy",
+            "2.1/bn-costs-time"}
+    assert want <= set(CLAIMS)
+    for c in CLAIMS.values():
+        assert c.margin >= 0 and c.margin_reason and c.sentence
+        for e in c.experiments:
+            assert e.documented is None or e.documented in study.ROWS
+            assert e.assumptions, f"{e.id} must say what it assumed where the study is silent"
+
+
+def test_profiles_scale_the_study_down_and_overrides_apply():
+    full = get_profile("full")
+    assert full.seeds == 3 and full.documented_check and not PROFILES["smoke"].verdicts
+    cfg = scaled_config(EXPERIMENTS["2.1/vgg-a"].config, full, "2.1", seed=1)
+    assert (cfg.epochs, cfg.train_per_class, cfg.seed) == (20, None, 2021)
+    smoke = with_overrides(get_profile("smoke"), epochs=3, seeds=2, subset=0)
+    assert smoke.seeds == 2 and smoke.scale("1.2") == Scale(epochs=3)
+    assert not with_overrides(full, epochs=5).documented_check
+
+
+def fake(acc, loss=1.0, diverged=False, steps=10):
+    epochs = [] if diverged else [{"epoch": 1, "steps": steps, "images": 100, "train_time_s": 1.0,
+                                   "images_per_s": 100.0, "train_loss": loss, "train_acc": acc,
+                                   "test_loss": loss, "test_acc": acc}]
+    return RunRecord(config={}, config_hash="h", device="cpu", env={}, started_at="t",
+                     step_loss=[2.3 - 0.1 * i for i in range(steps)], epochs=epochs, diverged=diverged,
+                     diverged_step=3 if diverged else None)
+
+
+CLAIM = CLAIMS["1.1/hidden-500-beats-100"]
+
+
+def decide(a, b, verdicts=True):
+    return evaluate(CLAIM, {CLAIM.a.id: [fake(x) for x in a], CLAIM.b.id: [fake(x) for x in b]},
+                    profile_name="quick", verdicts=verdicts)
+
+
+def test_clear_effect_is_supported_and_its_reverse_contradicted():
+    assert decide([0.70, 0.71, 0.705], [0.66, 0.665, 0.67]).verdict == "supported"
+    assert decide([0.66, 0.665, 0.67], [0.70, 0.71, 0.705]).verdict == "contradicted"
+
+
+def test_one_seed_noise_and_smoke_are_inconclusive():
+    assert decide([0.70], [0.60]).verdict == "inconclusive"
+    assert decide([0.70, 0.60, 0.71], [0.65, 0.66, 0.64]).verdict == "inconclusive"
+    smoke = decide([0.70, 0.71, 0.705], [0.60, 0.61, 0.60], verdicts=False)
+    assert smoke.verdict == "inconclusive" and "smoke" in smoke.reason
+
+
+def test_a_run_that_never_trained_makes_the_comparison_not_comparable():
+    res = decide([0.70, 0.71, 0.70], [0.10, 0.11, 0.10])
+    assert res.verdict == "inconclusive" and "not comparable" in res.reason and "chance" in res.reason
+
+
+def test_a_diverged_run_gives_inconclusive_not_nan():
+    res = evaluate(CLAIM, {CLAIM.a.id: [fake(0.7), fake(0, diverged=True)], CLAIM.b.id: [fake(0.6), fake(0.6)]},
+                   profile_name="quick")
+    assert res.verdict == "inconclusive" and "diverged" in res.reason
+    json.dumps(res.to_dict(), default=str)
+
+
+def test_documented_check_reports_the_deviation():
+    res = evaluate(CLAIM, {CLAIM.a.id: [fake(0.70)] * 3, CLAIM.b.id: [fake(0.6155)] * 3}, profile_name="full",
+                   documented=True)
+    checks = {d["what"]: d["check"] for d in res.documented}
+    assert checks["1.1/hidden-500"] == "reproduced"                   # 70.0 vs 70.13
+    assert checks["1.1/base-nll"] == "deviates (-6.0 pp)"             # 61.55 vs 67.55
+
+
+def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
+    """The whole chain, profile -> configs -> trainer -> records -> verdict -> plot -> summary.json, made small."""
+    session = BnbenchSession(Options(out=str(tmp_path), device="cpu"))
+    session._data = synthetic_cifar(n_train=600, n_test=200, seed=1)
+    tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=30, test_per_class=20)})
+    result = session.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
+    assert isinstance(result, ClaimResult) and len(result.a_values) == 2 and session.trained == 4
+    assert (tmp_path / result.plot).stat().st_size > 1000
+    again = session.check(CLAIMS["1.1/hidden-500-beats-100"], tiny)    # hidden-500 runs come from the cache
+    assert session.trained == 6 and again.a_values == result.a_values
+    records = list((tmp_path / "records").rglob("*.json"))
+    assert len(records) == 6 and all(json.loads(p.read_text())["schema_version"] == 1 for p in records)
+    summary = json.loads(session.finish().read_text())
+    assert [c["claim_id"] for c in summary["claims"]] == ["1.1/relu-beats-tanh", "1.1/hidden-500-beats-100"]
+    assert not summary["partial"] and (tmp_path / "plots" / "documented.png").exists()
+    assert any(p.name.startswith("MyNet") for p in (tmp_path / "structures").iterdir())

@@ -1,0 +1,162 @@
+"""bnbench.plots: every figure function writes one readable PNG and leaves no figure open. No training."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bnbench import plots
+from bnbench.record import RunRecord
+
+import matplotlib.image as mpimg  # noqa: E402  (after bnbench.plots selected the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _record(seed: int, steps: int = 200, epochs: int = 5, start_acc: float = 0.4, gain: float = 0.08,
+            diverge_at: int | None = None, blowup: float = math.nan) -> RunRecord:
+    rng = np.random.default_rng(seed)
+    loss = 2.3 * np.exp(-np.arange(steps) / (steps / 3)) + 0.2 + 0.05 * rng.standard_normal(steps)
+    loss = np.abs(loss)
+    per_epoch = steps // epochs
+    ep = [{"epoch": e + 1, "train_loss": float(loss[(e + 1) * per_epoch - 1]),
+           "train_acc": start_acc + gain * e, "test_loss": 1.0,
+           "test_acc": (start_acc + gain * e) if e % 2 == 0 or e == epochs - 1 else None,  # some not evaluated
+           "train_time_s": 1.0, "images": 1000} for e in range(epochs)]
+    rec = RunRecord(config={}, config_hash="x", device="cpu", env={}, started_at="t",
+                    step_loss=loss.tolist(), epochs=ep)
+    if diverge_at is not None:
+        loss = loss[:diverge_at + 1].copy()
+        loss[-3] = 50.0
+        loss[-2] = 500.0
+        loss[-1] = blowup    # as train.py records it: the first NaN/inf/>=1000 loss is the diverged step
+        rec.step_loss = loss.tolist()
+        rec.epochs = ep[: diverge_at // per_epoch]
+        rec.diverged, rec.diverged_step = True, diverge_at
+    return rec
+
+
+def _check_png(path) -> None:
+    assert path.exists(), path
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data[:8] == PNG_SIGNATURE
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[2] in (3, 4)
+    assert img.shape[0] > 200 and img.shape[1] > 300
+    assert img.std() > 0.01          # not a blank canvas
+    assert plt.get_fignums() == []
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks():
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == []
+
+
+# -- smooth -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 50, 500])
+def test_smooth_constant_stays_constant_and_keeps_length(window):
+    x = np.full(123, 3.25)
+    y = plots.smooth(x, window)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, 3.25)
+
+
+@pytest.mark.parametrize("window", [1, 0, -3])
+def test_smooth_window_one_or_less_is_identity(window):
+    x = [1.0, 5.0, -2.0, 7.5]
+    np.testing.assert_array_equal(plots.smooth(x, window), np.array(x))
+
+
+def test_smooth_is_a_centred_moving_average_with_shrinking_edges():
+    y = plots.smooth([0.0, 3.0, 6.0, 9.0, 12.0], 3)
+    np.testing.assert_allclose(y, [1.5, 3.0, 6.0, 9.0, 10.5])
+    assert len(plots.smooth(np.arange(10.0), 4)) == 10
+
+
+def test_smooth_ignores_non_finite_samples():
+    y = plots.smooth([1.0, 1.0, math.nan, math.inf, 1.0], 3)
+    assert y.shape == (5,)
+    np.testing.assert_allclose(y[[0, 1, 2, 4]], 1.0)
+    assert np.isfinite(y[3]) or math.isnan(y[3])
+    assert math.isnan(plots.smooth([math.nan, math.nan, math.nan], 2)[1])
+    assert plots.smooth([], 5).shape == (0,)
+
+
+# -- figures ----------------------------------------------------------------------------------------------
+
+
+def test_plot_claim_curves_with_a_diverged_run(tmp_path):
+    sides = {
+        "VGG_A_BatchNorm": [_record(s, start_acc=0.6) for s in range(3)],
+        "VGG_A": [_record(10), _record(11, diverge_at=120), _record(12, diverge_at=150, blowup=1e12)],
+    }
+    out = plots.plot_claim_curves(tmp_path / "deep" / "dir" / "claim.png", "2.1: BN improves accuracy", sides)
+    assert out == tmp_path / "deep" / "dir" / "claim.png"
+    _check_png(out)
+
+
+def test_plot_claim_curves_degenerate_inputs(tmp_path):
+    empty = RunRecord(config={}, config_hash="x", device="cpu", env={}, started_at="t")
+    all_nan = RunRecord(config={}, config_hash="x", device="cpu", env={}, started_at="t",
+                        step_loss=[math.nan], diverged=True, diverged_step=0)
+    _check_png(plots.plot_claim_curves(tmp_path / "a.png", "empty", {"a": [empty], "b": [all_nan]}))
+    _check_png(plots.plot_claim_curves(tmp_path / "b.png", "no sides", {}))
+
+
+def test_plot_documented(tmp_path):
+    rows = [
+        {"label": "1.1/A/base-nll", "study": 0.6755, "measured": [0.66, 0.68, 0.671]},
+        {"label": "1.1/B/hidden-500", "study": 0.7013, "measured": [0.71]},
+        {"label": "1.2/resnet-default", "study": 0.7551, "measured": []},
+        {"label": "2.1/vgg-a", "study": 0.7752, "measured": [0.75, math.nan]},
+        {"label": "all nan", "study": 0.5, "measured": [math.nan]},
+    ]
+    _check_png(plots.plot_documented(tmp_path / "documented.png", rows))
+    _check_png(plots.plot_documented(tmp_path / "none.png", []))
+
+
+def test_plot_band(tmp_path):
+    steps = np.arange(400)
+    rng = np.random.default_rng(0)
+    base = 2.3 * np.exp(-steps / 150) + 0.1
+    bands = {
+        "VGG_A": {"steps": steps, "min_curve": base * 0.8 + 0.05 * rng.random(400),
+                  "max_curve": base * 1.3 + 0.1 * rng.random(400)},
+        "VGG_A_BatchNorm": {"steps": steps, "min_curve": base * 0.5, "max_curve": base * 0.7,
+                            "lrs": [1e-3, 2e-3, 1e-4, 5e-4]},
+    }
+    bands["VGG_A"]["max_curve"][300:] = np.nan   # a learning rate that diverged
+    _check_png(plots.plot_band(tmp_path / "band.png", bands))
+    _check_png(plots.plot_band(tmp_path / "band_smooth.png", bands, log=False, smooth_window=20))
+    _check_png(plots.plot_band(tmp_path / "band_empty.png", {}))
+
+
+def test_plot_loss_landscape(tmp_path):
+    steps = [0, 100, 200, 300, 400, 500]
+    series = {
+        "VGG_A": {"steps": steps, "min": [2.3, 1.8, 1.5, 1.2, 1.0, 0.9], "max": [8.0, 6.0, 5.0, 4.0, 3.5, 3.0]},
+        "VGG_A_BatchNorm": {"steps": steps, "min": [2.2, 1.2, 0.9, 0.7, 0.6, 0.5],
+                            "max": [2.6, 1.6, 1.2, 1.0, 0.9, 0.8]},
+    }
+    _check_png(plots.plot_loss_landscape(tmp_path / "landscape.png", series))
+
+
+def test_plot_probe_metric(tmp_path):
+    steps = list(range(0, 1000, 50))
+    series = {
+        "VGG_A": {"steps": steps, "values": [250 * math.exp(-s / 400) + 5 for s in steps],
+                  "min": [100 * math.exp(-s / 400) + 2 for s in steps],
+                  "max": [300 * math.exp(-s / 400) + 8 for s in steps]},
+        "VGG_A_BatchNorm": {"steps": steps, "values": [2.5 * math.exp(-s / 400) + 0.1 for s in steps]},
+    }
+    _check_png(plots.plot_probe_metric(tmp_path / "pred.png", series, "gradient change ||g - g'||_2",
+                                       "Gradient predictiveness"))
+    _check_png(plots.plot_probe_metric(tmp_path / "beta.png", series, "effective beta-smoothness",
+                                       "beta-smoothness", log=False))

@@ -1,0 +1,117 @@
+"""The trainer: it learns, records what it measured, stops on divergence, and is reproducible."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bnbench.config import TrainConfig
+from bnbench.data import synthetic_cifar
+from bnbench.errors import BnbenchError, ConfigError
+from bnbench.record import RunRecord
+from bnbench.train import resolve_device, train
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return synthetic_cifar(n_train=1000, n_test=300, seed=0)
+
+
+def test_learns_the_synthetic_set(synthetic):
+    rec = train(TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=2, batch_size=50), synthetic)
+    assert rec.final_test_acc > 0.8            # chance is 0.1
+    assert rec.learned and not rec.diverged
+    assert rec.steps == 2 * 20
+    assert rec.step_loss[-1] < rec.step_loss[0]
+    assert [e["epoch"] for e in rec.epochs] == [1, 2]
+    assert all(e["images"] == 1000 and e["train_time_s"] > 0 for e in rec.epochs)
+    assert rec.env["torch"] == torch.__version__ and rec.config_hash == TrainConfig.from_dict(rec.config).hash
+
+
+def test_divergence_is_recorded_not_raised(synthetic):
+    rec = train(TrainConfig(model="MyNet", lr=1e5, momentum=0.9, epochs=2, batch_size=50), synthetic)
+    assert rec.diverged and rec.diverged_step is not None
+    assert rec.steps == rec.diverged_step + 1          # losses up to and including the bad step
+    assert not rec.learned and math.isnan(rec.final_test_acc)
+
+
+def test_same_seed_same_run_and_seed_matters(synthetic):
+    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=100, deterministic=True, seed=4)
+    a, b = train(cfg, synthetic), train(cfg, synthetic)
+    assert a.step_loss == b.step_loss and a.final_test_acc == b.final_test_acc
+    assert train(cfg.replace(seed=5), synthetic).step_loss != a.step_loss
+
+
+def test_max_steps_eval_every_and_subsets(synthetic):
+    cfg = TrainConfig(model="MyNet", lr=0.05, epochs=3, batch_size=10, max_steps=25, train_per_class=10,
+                      test_per_class=5, eval_every=2)
+    rec = train(cfg, synthetic)
+    assert rec.steps == 25 and len(rec.epochs) == 3            # 10 steps per epoch: 10 + 10 + 5
+    assert rec.epochs[0]["test_acc"] is None and rec.epochs[1]["test_acc"] is not None
+    assert rec.epochs[2]["test_acc"] is not None                # the last epoch is always evaluated
+    assert rec.epochs[2]["images"] == 50
+
+
+def test_progress_protocol_is_called(synthetic):
+    calls = []
+
+    class Recorder:
+        def start(self, total, desc): calls.append(("start", total))
+        def update(self, step, loss, epoch): calls.append(("update", step))
+        def stop(self): calls.append(("stop",))
+
+    train(TrainConfig(model="MyNet", epochs=1, batch_size=10, train_per_class=10, test_per_class=2), synthetic,
+          progress=Recorder())
+    assert calls[0] == ("start", 10) and calls[-1] == ("stop",) and ("update", 10) in calls
+
+
+@given(st.integers(1, 16), st.integers(2, 12), st.floats(0.1, 20), st.integers(0, 2**31))
+@settings(max_examples=40)
+def test_cross_entropy_on_log_softmax_equals_nll(n, classes, scale, seed):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, classes, generator=gen, dtype=torch.float64) * scale
+    y = torch.randint(0, classes, (n,), generator=gen)
+    log_probs = F.log_softmax(logits, dim=1)
+    assert torch.allclose(F.cross_entropy(log_probs, y), F.nll_loss(log_probs, y), rtol=0, atol=1e-12)
+
+
+def test_nll_on_a_logit_model_is_refused():
+    with pytest.raises(ConfigError, match="cross_entropy"):
+        TrainConfig(model="VGG_A", loss="nll")
+
+
+@pytest.mark.parametrize("bad", [dict(model="LeNet"), dict(optimizer="rmsprop"), dict(loss="mse"), dict(lr=0),
+                                 dict(lr=float("nan")), dict(epochs=0), dict(batch_size=0), dict(seed=-1),
+                                 dict(init="he"), dict(train_per_class=6000), dict(momentum=1.5),
+                                 dict(optimizer="adam", momentum=0.9), dict(augment="yes")])
+def test_bad_configs_are_refused_with_the_name(bad):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**bad)
+    assert any(name in str(err.value) for name in bad)
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = TrainConfig(model="MyNet", model_args={"hidden": 500})
+    assert a.hash == TrainConfig.from_dict(a.to_dict()).hash
+    assert a.hash != a.replace(seed=1).hash != a.replace(model_args={"hidden": 100}).hash
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainConfig.from_dict({**a.to_dict(), "colour": "blue"})
+
+
+def test_record_round_trip_and_newer_schema_refused(synthetic):
+    rec = train(TrainConfig(model="MyNet", epochs=1, batch_size=20, train_per_class=10, test_per_class=5), synthetic)
+    back = RunRecord.from_dict(rec.to_dict())
+    assert back.step_loss == rec.step_loss and back.epochs == rec.epochs and back.config == rec.config
+    with pytest.raises(BnbenchError, match="newer"):
+        RunRecord.from_dict({**rec.to_dict(), "schema_version": 99}, source="x.json")
+
+
+def test_devices():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="not known"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            resolve_device("cuda")
