@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import study
 from .config import TrainConfig
@@ -46,36 +47,113 @@ def experiment(id: str, label: str, config: TrainConfig, documented: str | None 
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Claims.
+# Metrics: one number per seed, read off the runs of one side (one run, or several for a sweep).
 
-METRICS = {
-    # name: (how to read it off a record, display scale, display unit)
-    "test_acc": (lambda r: r.final_test_acc, 100.0, " pp"),
-    "s_per_epoch": (lambda r: r.s_per_epoch, 1.0, " s"),
-}
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    read: Callable[[list[RunRecord]], float]
+    scale: float = 1.0               # display: value * scale + unit
+    unit: str = ""
+    # Returns why a side's runs cannot speak to the claim (e.g. never left chance level), or None.
+    comparable: Callable[[list[RunRecord]], str | None] = lambda runs: None
+    description: str = ""
+
+
+def _never_trained(runs: list[RunRecord]) -> str | None:
+    bad = [r for r in runs if not r.diverged and not r.learned]
+    return (f"final test accuracy {_pct(bad[0].final_test_acc)} never left chance level" if bad else None)
+
+
+def _all_at_chance(runs: list[RunRecord]) -> str | None:
+    return "every run's training loss stayed near ln 10" if runs and not any(r.left_chance for r in runs) else None
+
+
+def _any_at_chance(runs: list[RunRecord]) -> str | None:
+    bad = [r for r in runs if not r.diverged and not r.left_chance]
+    if not bad:
+        return None
+    tail = bad[0].step_loss[-max(1, bad[0].steps // 10):]
+    return (f"training loss {sum(tail) / len(tail):.3f} at the end is still near ln 10 = 2.303: a network that has "
+            "not started learning has tiny gradients that look predictive and a flat landscape that looks smooth")
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x * 100:.1f}%"
+
+
+def band(runs: list[RunRecord]) -> tuple[list[float], list[float]]:
+    """The course's band (2.2): per step, min and max of the training loss over the sweep's runs (raw values).
+    Steps are aligned by index and cut to the shortest run."""
+    n = min((r.steps for r in runs), default=0)
+    curves = [r.step_loss[:n] for r in runs]
+    return [min(v) for v in zip(*curves)], [max(v) for v in zip(*curves)]
+
+
+def _band_max_mean(runs):
+    lo, hi = band(runs)
+    return sum(hi) / len(hi) if hi else math.nan
+
+
+def _band_width_mean(runs):
+    lo, hi = band(runs)
+    return sum(h - l for l, h in zip(lo, hi)) / len(hi) if hi else math.nan
+
+
+def _probe_median(key: str, reduce=max):
+    def read(runs):
+        vals = [reduce(p[key]) if isinstance(p[key], list) else p[key] for r in runs for p in r.probes
+                if p.get(key) is not None]
+        vals = [v for v in vals if v is not None and math.isfinite(v)]
+        return _median(vals) if vals else math.nan
+    return read
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("test_acc", lambda runs: runs[0].final_test_acc, 100.0, " pp", _never_trained, "final test accuracy"),
+    Metric("s_per_epoch", lambda runs: runs[0].s_per_epoch, 1.0, " s", description="median training s/epoch"),
+    Metric("band_max_mean", _band_max_mean, 1.0, "", _all_at_chance,
+           "mean over steps of max_curve (the band's upper edge: training loss, max over learning rates)"),
+    Metric("band_width_mean", _band_width_mean, 1.0, "", _all_at_chance,
+           "mean over steps of max_curve - min_curve (the band's width)"),
+    Metric("grad_change_median", _probe_median("grad_change"), 1.0, "", _any_at_chance,
+           "median over probe points of max over eta of ||grad L(w) - grad L(w - eta g)||"),
+    Metric("beta_median", _probe_median("beta"), 1.0, "", _any_at_chance,
+           "median over probe points of the effective beta-smoothness"),
+]}
+
+# ---------------------------------------------------------------------------------------------------------
+# Claims: side a against side b, each side one experiment or a group of them (a sweep).
 
 
 @dataclass(frozen=True)
 class Claim:
-    id: str                    # "1.1/hidden-500-beats-100"
-    sentence: str              # the study's claim in its own terms
-    a: Experiment              # the side the claim is about (the treatment)
-    b: Experiment              # the side it is compared with
-    kind: str                  # greater | less | not_greater | equivalent (see bnbench.stats)
-    margin: float              # minimum effect / equivalence margin, in the metric's units (fraction for accuracy)
+    id: str                        # "1.1/hidden-500-beats-100"
+    sentence: str                  # the study's claim in its own terms
+    a: tuple[Experiment, ...]      # the side the claim is about (the treatment)
+    b: tuple[Experiment, ...]      # the side it is compared with
+    kind: str                      # greater | less | not_greater | equivalent (see bnbench.stats)
+    margin: float                  # minimum effect / equivalence margin, in the metric's units
     margin_reason: str
     metric: str = "test_acc"
-    relative: bool = False     # compare a/b - 1 instead of a - b (times)
+    relative: bool = False         # compare a/b - 1 instead of a - b (times, gradient sizes)
     documented_tolerance: float = 0.03  # |measured mean - study| within this counts as reproduced
     notes: tuple[str, ...] = ()
+    a_label: str = ""
+    b_label: str = ""
 
     @property
     def section(self) -> str:
         return self.id.split("/")[0]
 
     @property
-    def experiments(self) -> tuple[Experiment, Experiment]:
-        return (self.a, self.b)
+    def experiments(self) -> tuple[Experiment, ...]:
+        return self.a + self.b
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return (self.a_label or " + ".join(e.label for e in self.a), self.b_label or " + ".join(e.label for e in self.b))
 
     def __str__(self) -> str:
         return self.id
@@ -84,10 +162,13 @@ class Claim:
 CLAIMS: dict[str, Claim] = {}
 
 
-def claim(id: str, sentence: str, a: Experiment, b: Experiment, kind: str, margin: float, margin_reason: str,
-          **extra) -> Claim:
+def claim(id: str, sentence: str, a, b, kind: str, margin: float, margin_reason: str, **extra) -> Claim:
+    """Register a claim; ``a`` and ``b`` are an Experiment or a tuple of them (a sweep)."""
     if id in CLAIMS:
         raise ValueError(f"claim {id!r} is defined twice")
+    if extra.get("metric", "test_acc") not in METRICS:
+        raise ValueError(f"claim {id!r}: unknown metric {extra['metric']!r}; known: {', '.join(METRICS)}")
+    a, b = (a,) if isinstance(a, Experiment) else tuple(a), (b,) if isinstance(b, Experiment) else tuple(b)
     CLAIMS[id] = Claim(id, sentence, a, b, kind, margin, margin_reason, **extra)
     return CLAIMS[id]
 
@@ -118,6 +199,7 @@ class ClaimResult:
     a_s_per_epoch: float = math.nan
     b_s_per_epoch: float = math.nan
     plot: str | None = None
+    extra: dict = field(default_factory=dict)            # claim-specific numbers (e.g. the relative variant)
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "stats"}
@@ -149,13 +231,19 @@ def max_step_loss_difference(a: list[RunRecord], b: list[RunRecord]) -> float:
     return worst
 
 
+def per_seed(side: tuple[Experiment, ...], records: dict[str, list[RunRecord]]) -> list[list[RunRecord]]:
+    """Seed i's runs of one side: one run per experiment of the side."""
+    return [list(runs) for runs in zip(*(records[e.id] for e in side))]
+
+
 def documented_check(claim: Claim, records: dict[str, list[RunRecord]]) -> list[dict]:
     """Measured mean vs the study's number for each side that has a documented row."""
     out = []
     if claim.metric == "s_per_epoch":
-        ra, rb = study.row(claim.a.documented), study.row(claim.b.documented)
+        ra, rb = study.row(claim.a[0].documented), study.row(claim.b[0].documented)
         want = ra.s_per_epoch / rb.s_per_epoch - 1
-        got = _mean([x.s_per_epoch for x in records[claim.a.id]]) / _mean([x.s_per_epoch for x in records[claim.b.id]]) - 1
+        got = (_mean([x.s_per_epoch for x in records[claim.a[0].id]])
+               / _mean([x.s_per_epoch for x in records[claim.b[0].id]]) - 1)
         ok = abs(got - want) <= claim.documented_tolerance
         out.append({"what": "time ratio a/b - 1", "study": want, "measured": got,
                     "check": "reproduced" if ok else f"deviates ({(got - want) * 100:+.1f}%)"})
@@ -174,37 +262,69 @@ def documented_check(claim: Claim, records: dict[str, list[RunRecord]]) -> list[
 def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name: str, verdicts: bool = True,
              documented: bool = False) -> ClaimResult:
     """The verdict on ``claim`` from its runs (records per experiment id, paired by seed position)."""
-    read, scale, unit = METRICS[claim.metric]
-    ra, rb = records[claim.a.id], records[claim.b.id]
-    a_vals, b_vals = [read(r) for r in ra], [read(r) for r in rb]
+    metric = METRICS[claim.metric]
+    sides = {"a": per_seed(claim.a, records), "b": per_seed(claim.b, records)}
+    a_vals, b_vals = ([metric.read(runs) for runs in sides[k]] for k in "ab")
     res = ClaimResult(claim.id, profile_name, "inconclusive", "", a_vals, b_vals,
-                      a_s_per_epoch=_median([r.s_per_epoch for r in ra]),
-                      b_s_per_epoch=_median([r.s_per_epoch for r in rb]))
-    diverged = [f"{e.id} seed {i}" for e, rs in ((claim.a, ra), (claim.b, rb)) for i, r in enumerate(rs) if r.diverged]
-    untrained = [f"{e.id} seed {i} (test accuracy {r.final_test_acc * 100:.1f}%)"
-                 for e, rs in ((claim.a, ra), (claim.b, rb)) for i, r in enumerate(rs)
-                 if not r.diverged and not r.learned]
+                      a_s_per_epoch=_median([r.s_per_epoch for e in claim.a for r in records[e.id]]),
+                      b_s_per_epoch=_median([r.s_per_epoch for e in claim.b for r in records[e.id]]))
+    diverged = [f"{e.id} seed {i}" for e in claim.experiments for i, r in enumerate(records[e.id]) if r.diverged]
+    blocked = [f"{label} seed {i}: {why}" for label, side in zip(claim.labels, sides.values())
+               for i, runs in enumerate(side) if (why := metric.comparable(runs))]
     stats = decide(a_vals, b_vals, claim.kind, claim.margin, relative=claim.relative,
-                   unit="" if claim.relative else unit, scale=1.0 if claim.relative else scale)
+                   unit="" if claim.relative else metric.unit, scale=1.0 if claim.relative else metric.scale)
     res.stats = stats
-    if diverged:
+    if blocked:
+        res.reason = (f"inconclusive: not comparable at this scale ({'; '.join(blocked)}); a run that did not "
+                      "train says nothing for or against the claim")
+    elif diverged and any(math.isnan(v) for v in a_vals + b_vals):
         res.reason = f"inconclusive: run(s) diverged ({', '.join(diverged)}); no verdict from a run that produced no number"
-    elif untrained and claim.metric == "test_acc":
-        res.reason = (f"inconclusive: not comparable at this scale, {', '.join(untrained)} never left chance level; "
-                      "a run that did not train says nothing for or against the claim")
     elif not verdicts:
         res.reason = f"inconclusive (smoke): machinery check only; {stats.reason}"
     else:
         res.verdict, res.reason = stats.verdict, f"{stats.verdict}: {stats.reason}"
+    if diverged and "diverged" not in res.reason:
+        res.notes.append(f"diverged: {', '.join(diverged)}")
     if documented:
         res.documented = documented_check(claim, records)
     if claim.id == "1.1/nll-beats-cross-entropy":
-        diff = max_step_loss_difference(ra, rb)
+        diff = max_step_loss_difference(records[claim.a[0].id], records[claim.b[0].id])
         res.notes.append(f"largest per-step training-loss difference between the nll and CrossEntropyLoss runs of the "
-                         f"same seed: {diff:.3g} ({'identical training' if diff == 0 else 'not identical'}); "
-                         "CrossEntropyLoss on log_softmax outputs is nll_loss, so a gap can only be seed noise")
+                         f"same seed: {diff:.3g}; CrossEntropyLoss on log_softmax outputs is nll_loss, so a gap can "
+                         "only be seed noise")
+    if claim.metric in ("grad_change_median", "beta_median"):
+        res.extra = probe_details(claim, sides)
+        rel = res.extra["grad_change_rel_median"]
+        res.notes.append("gradient change relative to ||g|| (median over probe points, max over eta): "
+                         + ", ".join(f"{label} {_fmt(v)}" for label, v in zip(claim.labels, rel)))
     res.notes.extend(claim.notes)
     return res
+
+
+def _fmt(values: list[float]) -> str:
+    return "/".join("n/a" if math.isnan(v) else f"{v:.3g}" for v in values)
+
+
+def probe_details(claim: Claim, sides: dict[str, list[list[RunRecord]]]) -> dict:
+    """Per side and seed: the relative gradient change, the course handout's simpler variants (labelled), the
+    training loss at the probe points and the measured probing overhead."""
+    def per_side(fn):
+        return [[fn(runs[0]) for runs in sides[k]] for k in "ab"]
+
+    def med(key, reduce=None):
+        return lambda r: _median([reduce(p[key]) if reduce else p[key] for p in r.probes
+                                  if p.get(key) is not None and (reduce or math.isfinite(p[key]))])
+
+    return {
+        "sides": list(claim.labels),
+        "grad_change_rel_median": per_side(med("grad_change_rel", max)),
+        "probe_points": per_side(lambda r: len(r.probes)),
+        "train_loss_at_probes_median": per_side(med("train_loss")),
+        "handout_last_layer_grad_change_median (course handout variant)":
+            per_side(med("handout_last_layer_grad_change")),
+        "handout_beta_median (course handout variant)": per_side(med("handout_beta")),
+        "probe_overhead": per_side(lambda r: r.probe_overhead),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,3 +397,42 @@ claim("2.1/bn-costs-time", "BatchNorm costs time per epoch (8.05 s vs 7.33 s, +9
       0.02, "2% of epoch time: smaller differences are within the timing jitter between runs",
       metric="s_per_epoch", relative=True, documented_tolerance=0.05,
       notes=("times depend on the hardware: the study's ratio is compared, not its seconds",))
+
+# ---------------------------------------------------------------------------------------------------------
+# Section 2.2: the course's "loss landscape": VGG_A and VGG_A_BatchNorm at four learning rates; per step, the
+# band between the lowest and highest training loss over the learning rates. Verdicts use raw per-step losses.
+
+LEARNING_RATES = (1e-3, 2e-3, 1e-4, 5e-4)
+_BAND = ("optimizer Adam (the template's; a setting), CrossEntropyLoss, batch 128, 20 epochs, seed 2020 + i",)
+band_vgg_a = tuple(experiment(f"2.2/vgg-a-lr{lr:g}", f"VGG_A lr {lr:g}", _vgg_a.replace(lr=lr, eval_every=20),
+                              assumptions=_BAND) for lr in LEARNING_RATES)
+band_vgg_a_bn = tuple(experiment(f"2.2/vgg-a-bn-lr{lr:g}", f"VGG_A_BatchNorm lr {lr:g}",
+                                 _vgg_a.replace(model="VGG_A_BatchNorm", lr=lr, eval_every=20), assumptions=_BAND)
+                      for lr in LEARNING_RATES)
+_FIVE_PERCENT = "5% of the statistic: smaller differences are within the seed-to-seed spread of a training curve"
+claim("2.2/bn-band-lower", "with BatchNorm the loss is lower at the same step (a lower band)",
+      band_vgg_a_bn, band_vgg_a, "less", 0.05, _FIVE_PERCENT, metric="band_max_mean", relative=True,
+      a_label="VGG_A_BatchNorm (4 learning rates)", b_label="VGG_A (4 learning rates)")
+claim("2.2/bn-band-narrower", "with BatchNorm the band across learning rates is narrower",
+      band_vgg_a_bn, band_vgg_a, "less", 0.05, _FIVE_PERCENT, metric="band_width_mean", relative=True,
+      a_label="VGG_A_BatchNorm (4 learning rates)", b_label="VGG_A (4 learning rates)",
+      notes=("lower and narrower are separate claims: a band can be lower yet wider",))
+
+# ---------------------------------------------------------------------------------------------------------
+# Section 2.3: gradient predictiveness and beta-smoothness along the training trajectory (Santurkar et al.):
+# SGD lr 0.1, batch 128, up to 15,000 steps, no augmentation, Glorot init (VGG_A's own xavier_normal).
+
+_PAPER = ("SGD lr 0.1, batch 128, 15,000 steps, CrossEntropyLoss, no augmentation: Santurkar et al.'s VGG setup",
+          "probes every 25 steps on the current training batch in train mode (bnbench.probes.DEFAULT_EVERY)")
+_sgd = _vgg_a.replace(optimizer="sgd", lr=0.1, epochs=39, max_steps=15_000, eval_every=39, probe_every=25)
+probe_vgg_a = experiment("2.3/vgg-a-sgd", "VGG_A (SGD 0.1)", _sgd, assumptions=_PAPER)
+probe_vgg_a_bn = experiment("2.3/vgg-a-bn-sgd", "VGG_A_BatchNorm (SGD 0.1)", _sgd.replace(model="VGG_A_BatchNorm"),
+                            assumptions=_PAPER)
+_PROSE = ("the study's own prose reads its figure the other way ('with BN ... relatively drastic'); "
+          "this verdict comes from the measurement, not the prose")
+_QUARTER = "25%: the paper reports about two orders of magnitude; a change within a quarter is not that effect"
+claim("2.3/bn-gradients-more-predictive", "with BatchNorm the gradients are more predictive (smaller gradient change "
+      "along the gradient direction)", probe_vgg_a_bn, probe_vgg_a, "less", 0.25, _QUARTER,
+      metric="grad_change_median", relative=True, notes=(_PROSE,))
+claim("2.3/bn-smaller-beta", "with BatchNorm the effective beta-smoothness is smaller", probe_vgg_a_bn, probe_vgg_a,
+      "less", 0.25, _QUARTER, metric="beta_median", relative=True, notes=(_PROSE,))

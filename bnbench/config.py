@@ -17,6 +17,7 @@ OPTIMIZERS = ("sgd", "adam", "adagrad")
 LOSSES = ("nll", "cross_entropy")
 INITS = ("default", "xavier_uniform", "xavier_normal")
 NORMALIZATIONS = ("course", "cifar10")
+PRECISIONS = ("auto", "fp32", "bf16")
 MODELS = ("MyNet", "ResNet", "VGGNet", "VGG_A", "VGG_A_BatchNorm")
 LOGIT_MODELS = ("VGG_A", "VGG_A_BatchNorm")  # the course template ends in raw logits, the others in log_softmax
 
@@ -43,9 +44,11 @@ class TrainConfig:
     normalization: str = "course"     # course: mean 0.5 / std 0.5 as in the template; cifar10: per-channel stats
     eval_batch_size: int = 1000       # does not change any number, only memory and speed
     eval_every: int = 1               # evaluate on the test set every k epochs (and always after the last)
-    bf16: bool = True                 # bf16 autocast, CUDA only (CPU runs stay fp32)
+    precision: str = "auto"           # auto: bf16 autocast where the hardware has it natively, else fp32 | fp32 | bf16
+    compile: bool = False             # torch.compile the training forward (falls back to eager if it fails)
     channels_last: bool = True        # NHWC activations: faster convolutions on both CPU (oneDNN) and GPU
     deterministic: bool = False       # bit-reproducible kernels (slower); for exactness tests
+    probe_every: int = 0              # gradient-predictiveness probes every k steps (0: none); see bnbench.probes
 
     def __post_init__(self) -> None:
         validate(self)
@@ -120,6 +123,8 @@ def validate(c: TrainConfig) -> None:
     _int_in("test_per_class", c.test_per_class, 1, 1000, optional=True)
     _int_in("eval_batch_size", c.eval_batch_size, 1, 65536)
     _int_in("eval_every", c.eval_every, 1, 10000)
-    for flag in ("augment", "bf16", "channels_last", "deterministic"):
+    _int_in("probe_every", c.probe_every, 0, 10_000_000)
+    _choice("precision", c.precision, PRECISIONS)
+    for flag in ("augment", "compile", "channels_last", "deterministic"):
         if not isinstance(getattr(c, flag), bool):
             raise ConfigError(f"{flag}={getattr(c, flag)!r} must be true or false")

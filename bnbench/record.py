@@ -17,6 +17,9 @@ LN10 = math.log(10.0)           # the loss of a uniform prediction over ten clas
 # A run counts as having left chance level when its final test accuracy clears chance by 5 points:
 # above what a 1,000-image test subset gives a constant predictor by sampling noise (< 1 point).
 LEARNED_MIN_ACCURACY = CHANCE_ACCURACY + 0.05
+# Training loss counts as having left chance level below 90% of ln 10: a network still at ~2.30 has tiny,
+# structureless gradients that would look "predictive" and a flat landscape that would look "smooth".
+LEFT_CHANCE_LOSS = 0.9 * LN10
 
 
 @dataclass
@@ -31,7 +34,8 @@ class RunRecord:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     diverged: bool = False
     diverged_step: int | None = None
-    probes: list[dict[str, Any]] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)   # one dict per probed step (bnbench.probes)
+    probe_seconds: float = 0.0        # time spent probing, included in the epochs' train_time_s
     schema_version: int = SCHEMA_VERSION
 
     # -- derived numbers, never stored twice -------------------------------------------------
@@ -77,6 +81,20 @@ class RunRecord:
         n = sum(e["images"] for e in self.epochs)
         t = sum(self.epoch_times)
         return n / t if t > 0 else float("nan")
+
+    @property
+    def probe_overhead(self) -> float:
+        """Training time with probing / training time without it (1.0 when nothing was probed)."""
+        total = sum(self.epoch_times)
+        return total / (total - self.probe_seconds) if total > self.probe_seconds > 0 else 1.0
+
+    @property
+    def left_chance(self) -> bool:
+        """The training loss of the last tenth of the steps is clearly below ln 10, the loss of a uniform guess."""
+        if self.diverged or not self.step_loss:
+            return False
+        tail = self.step_loss[-max(1, len(self.step_loss) // 10):]
+        return sum(tail) / len(tail) < LEFT_CHANCE_LOSS
 
     @property
     def learned(self) -> bool:

@@ -104,6 +104,7 @@ class BnbenchSession:
         self._device = None
         self._progress_factory = progress_factory
         self.trained = 0                                 # training runs actually executed (not from cache)
+        self.speed_rows: list[dict] = []                 # speed benchmarks' measurements, for the summary
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     # -- resources ------------------------------------------------------------------------------
@@ -156,8 +157,9 @@ class BnbenchSession:
         report the largest per-step training-loss difference (the CE-vs-nll check of section 1.1)."""
         from .train import train
 
-        configs = [scaled_config(e.config, profile, e.section, seed).replace(deterministic=True, epochs=1)
-                   for e in (a, b)]
+        # fp32: the check is about the math (log_softmax is idempotent), not about bf16's three digits.
+        configs = [scaled_config(e.config, profile, e.section, seed).replace(deterministic=True, epochs=1,
+                                                                              precision="fp32") for e in (a, b)]
         ra, rb = (train(c, self.data, device=self.device) for c in configs)
         self.trained += 2
         diffs = [abs(x - y) for x, y in zip(ra.step_loss, rb.step_loss)]
@@ -191,15 +193,43 @@ class BnbenchSession:
         return result
 
     def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]]) -> str | None:
-        from .plots import plot_claim_curves
+        """The claim's figure (seed 0 where a figure shows one run per side); extra figures go beside it."""
+        from . import plots
+        from .claims import band, per_seed
 
         path = self.out / "plots" / f"{safe_name(claim.id)}.png"
-        plot_claim_curves(path, f"{claim.id}: {claim.sentence}", {e.label: records[e.id] for e in claim.experiments})
+        sides = {label: per_seed(side, records) for label, side in zip(claim.labels, (claim.a, claim.b))}
+        if claim.metric.startswith("band_"):
+            bands = {}
+            for label, seeds in sides.items():
+                lo, hi = band(seeds[0])
+                bands[label] = {"steps": list(range(len(lo))), "min_curve": lo, "max_curve": hi,
+                                "lrs": [r.config["lr"] for r in seeds[0]]}
+            plots.plot_band(path, bands, log=True)
+        elif claim.metric in ("grad_change_median", "beta_median"):
+            first = {label: seeds[0][0].probes for label, seeds in sides.items()}
+            steps = {label: [p["step"] for p in probes] for label, probes in first.items()}
+            if claim.metric == "grad_change_median":
+                plots.plot_loss_landscape(self.out / "plots" / "2.3_loss-landscape.png", {
+                    label: {"steps": steps[label], "min": [min(p["loss_along"]) for p in probes],
+                            "max": [max(p["loss_along"]) for p in probes]} for label, probes in first.items()})
+                plots.plot_probe_metric(path, {
+                    label: {"steps": steps[label], "values": [max(p["grad_change"]) for p in probes],
+                            "min": [min(p["grad_change"]) for p in probes],
+                            "max": [max(p["grad_change"]) for p in probes]} for label, probes in first.items()},
+                    ylabel="||grad L(w) - grad L(w - eta g)||", title="gradient predictiveness (band over eta)")
+            else:
+                plots.plot_probe_metric(path, {label: {"steps": steps[label], "values": [p["beta"] for p in probes]}
+                                               for label, probes in first.items()},
+                                        ylabel="effective beta-smoothness", title="effective beta-smoothness")
+        else:
+            plots.plot_claim_curves(path, f"{claim.id}: {claim.sentence}",
+                                    {e.label: records[e.id] for e in claim.experiments})
         return str(path.relative_to(self.out))
 
     def finish(self, partial: bool = False) -> Path | None:
         """Write summary.json, the measured-vs-documented figure and the models' structure tables."""
-        if not self.results and not self.records:
+        if not self.results and not self.records and not self.speed_rows:
             return None
         from . import study
 
@@ -225,6 +255,7 @@ class BnbenchSession:
             "partial": partial, "out": str(self.out), "options": self.options.__dict__,
             "trained_runs": self.trained,
             "claims": [r.to_dict() for r in self.results],
+            "speed": self.speed_rows,
             "documented_figure": str(Path(figure).relative_to(self.out)) if figure else None,
         }
         path = self.out / "summary.json"

@@ -23,6 +23,8 @@ def _spread(values: list[float], scale: float) -> str:
 
 def _study_values(claim) -> str:
     rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+    if not rows:
+        return "(no number; figure)"
     if claim.metric == "s_per_epoch":
         return " vs ".join(f"{r.s_per_epoch:.2f} s" for r in rows)
     return " vs ".join(f"{r.accuracy * 100:.2f}%" for r in rows)
@@ -49,11 +51,12 @@ def results_table(results):
         if claim is None:
             table.add_row(r["claim_id"], "?", "?", r["verdict"], "", "", r.get("plot") or "")
             continue
-        _, scale, unit = METRICS[claim.metric]
+        scale, unit = METRICS[claim.metric].scale, METRICS[claim.metric].unit
         a = [math.nan if v is None else v for v in r["a_values"]]
         b = [math.nan if v is None else v for v in r["b_values"]]
         measured = f"{_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')} (n={len(a)})"
-        checks = "; ".join(d["check"] for d in r.get("documented") or []) or "n/a at this scale"
+        checks = "; ".join(d["check"] for d in r.get("documented") or []) or (
+            "n/a at this scale" if any(e.documented for e in claim.experiments) else "no study number")
         verdict = r["verdict"] + (" (smoke)" if r["profile"] == "smoke" else "")
         table.add_row(f"{claim.id}\n[dim]{claim.sentence}[/dim]", _study_values(claim), measured,
                       f"[{VERDICT_STYLE.get(r['verdict'], '')}]{verdict}[/]", checks, _s_per_epoch(r, claim),
@@ -61,10 +64,32 @@ def results_table(results):
     return table
 
 
-def render_results(results, width: int = 120, color: bool = False) -> str:
+def speed_table(rows):
+    from rich.table import Table
+
+    table = Table(title="speed: bnbench vs the study-style loop (same model, batch, device, same run)")
+    for col in ("model", "variant", "device", "bnbench s/epoch", "first epoch s", "study-style s/epoch", "ratio",
+                "test acc"):
+        table.add_column(col, justify="left" if col in ("model", "variant", "device") else "right")
+    for r in rows:
+        table.add_row(r["model"], r["variant"], r["device"], f"{r['bnbench_s_per_epoch']:.2f}",
+                      f"{r['bnbench_first_epoch_s']:.2f}", f"{r['study_style_s_per_epoch']:.2f}",
+                      f"{r['ratio']:.2f}x", f"{r['test_acc'] * 100:.2f}%")
+    return table
+
+
+def _render(renderable, width: int, color: bool) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 80), force_terminal=color, color_system="standard" if color else None)
-    console.print(results_table(results))
+    console.print(renderable)
     return buf.getvalue()
+
+
+def render_results(results, width: int = 120, color: bool = False) -> str:
+    return _render(results_table(results), width, color)
+
+
+def render_speed(rows, width: int = 120, color: bool = False) -> str:
+    return _render(speed_table(rows), width, color)

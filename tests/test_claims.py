@@ -72,7 +72,7 @@ CLAIM = CLAIMS["1.1/hidden-500-beats-100"]
 
 
 def decide(a, b, verdicts=True):
-    return evaluate(CLAIM, {CLAIM.a.id: [fake(x) for x in a], CLAIM.b.id: [fake(x) for x in b]},
+    return evaluate(CLAIM, {CLAIM.a[0].id: [fake(x) for x in a], CLAIM.b[0].id: [fake(x) for x in b]},
                     profile_name="quick", verdicts=verdicts)
 
 
@@ -94,14 +94,14 @@ def test_a_run_that_never_trained_makes_the_comparison_not_comparable():
 
 
 def test_a_diverged_run_gives_inconclusive_not_nan():
-    res = evaluate(CLAIM, {CLAIM.a.id: [fake(0.7), fake(0, diverged=True)], CLAIM.b.id: [fake(0.6), fake(0.6)]},
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.7), fake(0, diverged=True)], CLAIM.b[0].id: [fake(0.6), fake(0.6)]},
                    profile_name="quick")
     assert res.verdict == "inconclusive" and "diverged" in res.reason
     json.dumps(res.to_dict(), default=str)
 
 
 def test_documented_check_reports_the_deviation():
-    res = evaluate(CLAIM, {CLAIM.a.id: [fake(0.70)] * 3, CLAIM.b.id: [fake(0.6155)] * 3}, profile_name="full",
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.70)] * 3, CLAIM.b[0].id: [fake(0.6155)] * 3}, profile_name="full",
                    documented=True)
     checks = {d["what"]: d["check"] for d in res.documented}
     assert checks["1.1/hidden-500"] == "reproduced"                   # 70.0 vs 70.13

@@ -115,3 +115,38 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_probing_through_the_config_uses_the_trainers_precision(synthetic):
+    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=50, probe_every=5)
+    rec = train(cfg, synthetic)
+    assert [p["step"] for p in rec.probes] == [0, 5, 10, 15]
+    for p in rec.probes:   # the probe's loss at w_t is the loss the trainer recorded for that step
+        assert p["train_loss"] == pytest.approx(rec.step_loss[p["step"]], rel=1e-4)
+    assert rec.probe_seconds > 0 and rec.probe_overhead > 1.0
+
+
+def test_compile_failure_falls_back_to_eager(synthetic, monkeypatch):
+    def broken_compile(model, **kw):
+        def fn(x):
+            raise RuntimeError("inductor: no C++ compiler")
+        return fn
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=50, compile=True)
+    rec = train(cfg, synthetic)
+    assert rec.env["compile"].startswith("failed, eager") and "C++" in rec.env["compile"]
+    assert rec.final_test_acc > 0.5                                 # it trained anyway
+
+    def unavailable(model, **kw):
+        raise RuntimeError("torch.compile is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", unavailable)
+    assert train(cfg, synthetic).env["compile"].startswith("unavailable, eager")
+
+
+@pytest.mark.parametrize("precision, expect", [("fp32", "fp32"), ("bf16", "bf16-autocast")])
+def test_precision_setting_is_recorded(synthetic, precision, expect):
+    cfg = TrainConfig(model="MyNet", epochs=1, batch_size=50, train_per_class=10, test_per_class=5,
+                      precision=precision)
+    assert train(cfg, synthetic).env["precision"] == expect
