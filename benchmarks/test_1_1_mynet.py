@@ -16,15 +16,17 @@ def test_train(experiment, train_experiment):
 
 def test_cross_entropy_is_nll(bnbench_session, bnbench_profile, benchmark):
     """MyNet ends in log_softmax, so CrossEntropyLoss on its output is nll_loss: from one seed, in deterministic
-    mode, the two runs must train identically up to float rounding. Whatever gap the study saw came from elsewhere."""
+    fp32 mode, the two runs start identical and differ only by float rounding. Whatever gap the study saw came
+    from elsewhere (seeds, or a different setup)."""
     found = benchmark.pedantic(bnbench_session.compare_step_losses, args=(base_nll, base_ce, bnbench_profile),
                                rounds=1, iterations=1)
     benchmark.extra_info.update(found)
+    bnbench_session.findings["1.1/nll-beats-cross-entropy"] = found
     assert found["steps"] > 0
-    # log_softmax is idempotent up to rounding: logsumexp of log-probabilities is log 1 = 0 only to ~1e-7, and
-    # training amplifies that (3e-5 after one smoke epoch on CPU). 1e-3 is still 100x below the loss gap between
-    # two seeds, so "identical up to float rounding" is what this bound checks.
-    assert found["max_abs_diff"] <= 1e-3, found
+    # logsumexp of log-probabilities is log 1 = 0 only to ~1e-7, so the two losses agree to rounding at first;
+    # training then amplifies the rounding (measured: 3e-5 after 32 steps, 0.04 after 782), the way any two
+    # nearly identical SGD trajectories drift apart. The identity is checked where rounding has not yet grown.
+    assert found["max_abs_diff_first_10"] <= 1e-4, found
 
 
 @pytest.mark.parametrize("claim", claims_in("1.1"), ids=str)

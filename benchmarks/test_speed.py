@@ -51,3 +51,21 @@ def test_mynet_two_epochs_vs_study_loop(variant, study_style_mynet, bnbench_sess
     assert not rec.diverged
     assert rec.final_test_acc >= MIN_ACCURACY, row
     assert ratio <= max_ratio, row
+
+
+# Every model of the study: bnbench's images/s against the study-style loop's, and FLOP/s as a fraction of this
+# machine's matmul peak (measured in the same run, in the precision bnbench trained in).
+MODELS = ("MyNet", "ResNet", "VGGNet", "VGG_A", "VGG_A_BatchNorm")
+_PEAKS: dict = {}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_speed(model, bnbench_session, bnbench_data, bnbench_device, benchmark):
+    from bnbench.speed import measure_model
+
+    row = benchmark.pedantic(measure_model, args=(model, bnbench_data, bnbench_device),
+                             kwargs={"peaks": _PEAKS}, rounds=1, iterations=1)
+    benchmark.extra_info.update(row)
+    bnbench_session.model_speed_rows.append(row)
+    assert row["bnbench_images_per_s"] > 0 and row["study_style_images_per_s"] > 0
+    assert 0 < row["fraction_of_peak"] < 1.5, row   # above the measured peak would mean a counting error

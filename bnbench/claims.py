@@ -423,8 +423,8 @@ claim("2.2/bn-band-narrower", "with BatchNorm the band across learning rates is 
 # SGD lr 0.1, batch 128, up to 15,000 steps, no augmentation, Glorot init (VGG_A's own xavier_normal).
 
 _PAPER = ("SGD lr 0.1, batch 128, 15,000 steps, CrossEntropyLoss, no augmentation: Santurkar et al.'s VGG setup",
-          "probes every 25 steps on the current training batch in train mode (bnbench.probes.DEFAULT_EVERY)")
-_sgd = _vgg_a.replace(optimizer="sgd", lr=0.1, epochs=39, max_steps=15_000, eval_every=39, probe_every=25)
+          "probes every 30 steps on the current training batch in train mode (bnbench.probes.DEFAULT_EVERY)")
+_sgd = _vgg_a.replace(optimizer="sgd", lr=0.1, epochs=39, max_steps=15_000, eval_every=39, probe_every=30)
 probe_vgg_a = experiment("2.3/vgg-a-sgd", "VGG_A (SGD 0.1)", _sgd, assumptions=_PAPER)
 probe_vgg_a_bn = experiment("2.3/vgg-a-bn-sgd", "VGG_A_BatchNorm (SGD 0.1)", _sgd.replace(model="VGG_A_BatchNorm"),
                             assumptions=_PAPER)

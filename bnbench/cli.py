@@ -3,16 +3,16 @@
     bnbench models [PATTERN]                 registered models with parameter counts (wildcards: 'VGG*')
     bnbench structure MODEL [ARG=VALUE ...]  layer / output shape / parameters table, e.g. MyNet hidden=500
     bnbench claims                           every claim: id, the study's sentence, comparison and margin
-    bnbench summary DIR                      the claims table of a finished run (DIR/summary.json)
+    bnbench summary DIR [DIR ...]            the claims table of finished runs (DIR/summary.json)
+    bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
+    bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
 
 Errors a user can fix print one line and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from .errors import BnbenchError
 
@@ -64,31 +64,52 @@ def cmd_claims(ns) -> None:
 def cmd_summary(ns) -> None:
     from rich.console import Console
 
-    from .summary import results_table, speed_table
+    from .summary import model_speed_table, results_table, speed_table
 
-    claims, speed = [], []
+    from .compare import load_summary
+
+    claims, speed, model_speed = [], [], []
     for d in ns.dirs:
-        path = Path(d) / "summary.json" if Path(d).is_dir() else Path(d)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise BnbenchError(f"{path}: no summary.json there; give a --bnbench-out folder of a finished run") from None
-        except (OSError, ValueError) as exc:
-            raise BnbenchError(f"{path}: not a readable summary ({exc})") from None
-        if not isinstance(data, dict) or data.get("schema_version") != 1:
-            raise BnbenchError(f"{path}: unknown summary schema version {data.get('schema_version')!r} "
-                               "(this bnbench reads version 1); upgrade bnbench")
+        data = load_summary(d)
         claims += data.get("claims", [])
         speed += data.get("speed", [])
+        model_speed += data.get("model_speed", [])
         if data.get("partial"):
-            print(f"note: {path} is from an interrupted run (partial)")
+            print(f"note: {data['_path']} is from an interrupted run (partial)")
     console = Console()
     if claims:
         console.print(results_table(claims))
     if speed:
         console.print(speed_table(speed))
-    if not claims and not speed:
+    if model_speed:
+        console.print(model_speed_table(model_speed))
+    if not (claims or speed or model_speed):
         print("no claims or speed results in " + ", ".join(ns.dirs))
+
+
+def cmd_compare(ns) -> int:
+    from rich.console import Console
+
+    from .compare import compare, compare_table, load_summary
+
+    old, new = load_summary(ns.old), load_summary(ns.new)
+    rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)
+    if not rows:
+        raise BnbenchError(f"{ns.old} and {ns.new} have no claim (at the same profile) in common")
+    Console().print(compare_table(rows, ns.old, ns.new))
+    for r in rows:
+        if r.side == "a" and r.old_verdict != r.new_verdict:
+            print(f"verdict changed: {r.claim_id} [{r.profile}]: {r.old_verdict} -> {r.new_verdict}")
+    bad = [r for r in rows if r.regression]
+    for r in bad:
+        print(f"regression: {r.claim_id} [{r.profile}] side {r.side}: {r.regression}")
+    return 1 if bad else 0
+
+
+def cmd_report(ns) -> None:
+    from .report import write_report
+
+    print(write_report(ns.dir, ns.output))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,13 +127,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", help="reprint the claims table of finished runs")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     p.set_defaults(fn=cmd_summary)
+    p = sub.add_parser("compare", help="compare two finished runs; exit 1 when a metric regresses")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--max-drop", type=float, default=1.0, metavar="PP",
+                   help="accuracy drop (percentage points) that counts as a regression; default 1.0")
+    p.add_argument("--max-slowdown", type=float, default=1.25, metavar="X",
+                   help="s/epoch ratio new/old that counts as a regression; default 1.25")
+    p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("report", help="write a self-contained HTML report of a finished run")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="default: DIR/report.html")
+    p.set_defaults(fn=cmd_report)
     ns = parser.parse_args(argv)
     try:
-        ns.fn(ns)
+        return ns.fn(ns) or 0
     except BnbenchError as exc:
         print(f"bnbench: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

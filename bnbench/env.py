@@ -35,8 +35,17 @@ def git_state(path: Path | None = None) -> dict:
         return {}
 
 
+_STATIC: dict = {}
+
+
 def environment(device=None) -> dict:
+    """Versions, CPU, device, git state and command line. The parts that cannot change within a process are
+    computed once (git runs a subprocess)."""
     import torch
+
+    if not _STATIC:
+        _STATIC.update(git_state())
+        _STATIC["command"] = " ".join(sys.argv)
 
     info = {
         "bnbench": __version__,
@@ -48,6 +57,7 @@ def environment(device=None) -> dict:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        **_STATIC,
     }
     try:
         import torchvision

@@ -23,6 +23,7 @@ MARKERS = {
     "speed": "bnbench speed benchmarks: bnbench's trainer against the study-style loop",
 }
 _SESSION = pytest.StashKey()
+MIN_STEPS_FOR_TREND = 10  # below this, "the loss fell" compares a couple of noisy batches and says nothing
 
 
 def pytest_addoption(parser):
@@ -42,6 +43,9 @@ def pytest_addoption(parser):
                     help="training images per class for every experiment, 0 = all (overrides the profile)")
     group.addoption("--bnbench-strict", action="store_true", default=False,
                     help="fail inconclusive claims too (default: they pass with a warning)")
+    group.addoption("--bnbench-resume", action="store_true", default=False,
+                    help="reuse finished run records in --bnbench-out whose configuration hash matches, instead of "
+                         "training again (continues an interrupted run)")
 
 
 def pytest_configure(config):
@@ -56,10 +60,20 @@ def pytest_configure(config):
             seeds=parse_int_option("--bnbench-seeds", opt.bnbench_seeds),
             epochs=parse_int_option("--bnbench-epochs", opt.bnbench_epochs),
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
-            strict=opt.bnbench_strict)
+            strict=opt.bnbench_strict, resume=opt.bnbench_resume)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_SESSION] = BnbenchSession(options, progress_factory=lambda: _progress(config))
+    workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
+    session = BnbenchSession(options, progress_factory=lambda: _progress(config),
+                             run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"))
+    config.stash[_SESSION] = session
+    config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist controller: every worker writes into this run (same run id, same output folder)."""
+    node.workerinput["bnbench_run_id"] = node.config.stash[_SESSION].run_id
 
 
 def _progress(config):
@@ -101,9 +115,21 @@ def pytest_collection_finish(session):
             bn.check_out_dir()
         if needs & {"bnbench_data", "train_experiment", "check_claim"}:
             bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
-            bn.data  # noqa: B018
+            bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _user_errors_fail_cleanly(fn):
+    """A BnbenchError inside a benchmark (disk full, CUDA out of memory, ...) fails the test with its one-line
+    message, not a traceback from deep inside the library."""
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BnbenchError as exc:
+            message = str(exc)
+        pytest.fail(f"bnbench: {message}", pytrace=False)   # outside the except: no chained traceback
+    return wrapped
 
 
 @pytest.fixture(scope="session")
@@ -139,16 +165,14 @@ def train_experiment(bnbench_session, bnbench_profile, benchmark):
 
     def run(experiment):
         seeds = iter(range(bnbench_profile.seeds))
-        records = []
-
-        def one_run(seed):
-            records.append(bnbench_session.run(experiment, bnbench_profile, seed))
-
         benchmark.group = experiment.section
         benchmark.name = f"{experiment.id}[{bnbench_profile.name}]"
-        benchmark.pedantic(one_run, setup=lambda: ((next(seeds),), {}), rounds=bnbench_profile.seeds, iterations=1)
-        records = bnbench_session.run_all(experiment, bnbench_profile)  # seeds the benchmark skipped, if disabled
-        benchmark.extra_info.update({
+        benchmark.pedantic(bnbench_session.run, setup=lambda: ((experiment, bnbench_profile, next(seeds)), {}),
+                           rounds=bnbench_profile.seeds, iterations=1)
+        records = bnbench_session.run_all(experiment, bnbench_profile)  # from the cache; trains what a disabled
+        benchmark.extra_info.update({                                   # benchmark (--benchmark-disable) skipped
+            "run_id": bnbench_session.run_id,
+            "records": bnbench_session.record_files[f"{bnbench_profile.name}:{experiment.id}"],
             "experiment": experiment.id, "profile": bnbench_profile.name,
             "config_hashes": [r.config_hash for r in records],
             "s_per_epoch": [r.s_per_epoch for r in records],
@@ -163,7 +187,7 @@ def train_experiment(bnbench_session, bnbench_profile, benchmark):
         _assert_machinery(records, experiment)
         return records
 
-    return run
+    return _user_errors_fail_cleanly(run)
 
 
 def _assert_machinery(records, experiment):
@@ -175,7 +199,9 @@ def _assert_machinery(records, experiment):
         if r.diverged:
             continue
         assert all(math.isfinite(x) for x in r.step_loss), f"{experiment.id} seed {seed}: non-finite loss"
-        k = max(1, r.steps // 5)
+        if r.steps < MIN_STEPS_FOR_TREND:
+            continue
+        k = r.steps // 5
         first, last = sum(r.step_loss[:k]) / k, sum(r.step_loss[-k:]) / k
         assert last < first or not (r.learned or r.left_chance), (
             f"{experiment.id} seed {seed}: training loss did not fall (first {k} steps {first:.4f}, last {k} "
@@ -197,7 +223,7 @@ def check_claim(request, bnbench_session, bnbench_profile):
             warnings.warn(BnbenchInconclusive(message), stacklevel=2)
         return result
 
-    return run
+    return _user_errors_fail_cleanly(run)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -206,6 +232,11 @@ def pytest_sessionfinish(session, exitstatus):
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
+        if bn.worker is not None:             # an xdist worker: its share goes to the controller
+            bn.write_worker_file()
+            return
+        if session.config.pluginmanager.hasplugin("dsession"):   # the xdist controller: merge the workers
+            bn.merge_workers()
         bn.summary_path = bn.finish(partial=interrupted)
     except BnbenchError as exc:  # e.g. the output folder vanished or filled up
         bn.summary_path = None
@@ -214,9 +245,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     bn = config.stash.get(_SESSION, None)
-    if bn is None or not (bn.results or bn.speed_rows):
+    if bn is None or not (bn.results or bn.speed_rows or bn.model_speed_rows):
         return
-    from .summary import render_results, render_speed
+    from .summary import render_model_speed, render_results, render_speed
 
     tr = terminalreporter
     tr.write_sep("=", "bnbench summary")
@@ -224,6 +255,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write(render_results(bn.results, width=tr._tw.fullwidth, color=tr.hasmarkup))
     if bn.speed_rows:
         tr.write(render_speed(bn.speed_rows, width=tr._tw.fullwidth, color=tr.hasmarkup))
+    if bn.model_speed_rows:
+        tr.write(render_model_speed(bn.model_speed_rows, width=tr._tw.fullwidth, color=tr.hasmarkup))
     path = getattr(bn, "summary_path", None)
     if path:
         tr.write_line(f"records, plots and summary.json: {bn.out}")

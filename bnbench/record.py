@@ -36,6 +36,7 @@ class RunRecord:
     diverged_step: int | None = None
     probes: list[dict[str, Any]] = field(default_factory=list)   # one dict per probed step (bnbench.probes)
     probe_seconds: float = 0.0        # time spent probing, included in the epochs' train_time_s
+    run_id: str = ""                  # the pytest run (all its xdist workers) that trained it
     schema_version: int = SCHEMA_VERSION
 
     # -- derived numbers, never stored twice -------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import math
 import os
@@ -37,6 +38,7 @@ class Options:
     epochs: int | None = None
     subset: int | None = None
     strict: bool = False
+    resume: bool = False
 
     def __post_init__(self):
         if self.device.strip().lower() not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
@@ -64,18 +66,30 @@ def safe_name(text: str) -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temporary file in the same directory, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BnbenchError(f"cannot write {path}: {exc.strerror or exc}; choose another --bnbench-out") from None
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1, allow_nan=False, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; results are meant to be shared like any file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            raise BnbenchError(f"cannot write {path}: {why}; free space or choose another --bnbench-out "
+                               "(records written so far are intact)") from None
         raise
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def _json_default(obj):
@@ -93,18 +107,49 @@ def _clean(x: Any) -> Any:
     return x
 
 
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock across processes (pytest-xdist workers): one of them trains a configuration,
+    the others wait, then read its record. A no-op where fcntl is unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def new_run_id() -> str:
+    import uuid
+
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
 class BnbenchSession:
-    def __init__(self, options: Options, progress_factory=None):
+    def __init__(self, options: Options, progress_factory=None, run_id: str | None = None,
+                 worker: str | None = None):
         self.options = options
+        self.run_id = run_id or new_run_id()   # shared by every xdist worker of one pytest run
+        self.worker = worker                   # "gw0", ... under pytest-xdist, else None
         self.out = Path(options.out).expanduser().resolve()
         self.results: list[ClaimResult] = []
         self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
+        self.record_files: dict[str, list[str]] = {}    # the same keys -> where those records are
         self._cache: dict[str, RunRecord] = {}          # config hash -> record
         self._data = None
         self._device = None
         self._progress_factory = progress_factory
         self.trained = 0                                 # training runs actually executed (not from cache)
-        self.speed_rows: list[dict] = []                 # speed benchmarks' measurements, for the summary
+        self.resumed = 0                                 # runs taken from a finished record (--bnbench-resume)
+        self.findings: dict[str, dict] = {}              # claim id -> what a dedicated check found (added to notes)
+        self.speed_rows: list[dict] = []                 # MyNet: bnbench vs the study-style loop, full epochs
+        self.model_speed_rows: list[dict] = []           # every model: images/s, FLOP/s, fraction of peak
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     # -- resources ------------------------------------------------------------------------------
@@ -128,9 +173,15 @@ class BnbenchSession:
     @property
     def device(self):
         if self._device is None:
+            import torch
+
             from .train import resolve_device
 
             self._device = resolve_device(self.options.device)
+            # Several GPUs and several xdist workers: worker gwK takes GPU K mod n.
+            if (self._device.type == "cuda" and self.options.device in ("auto", "cuda") and self.worker
+                    and torch.cuda.device_count() > 1):
+                self._device = torch.device("cuda", int(self.worker.lstrip("gw") or 0) % torch.cuda.device_count())
         return self._device
 
     def profile(self, name: str) -> Profile:
@@ -142,14 +193,25 @@ class BnbenchSession:
         """Train one seed of an experiment at a profile's scale (once per session per configuration)."""
         config = scaled_config(experiment.config, profile, experiment.section, seed)
         record = self._cache.get(config.hash)
-        if record is None:
-            from .train import train
+        if record is not None:
+            return record
+        path = self.record_path(experiment, profile, seed, config.hash)
+        with file_lock(path.with_name(f".{path.name}.lock")):
+            record = self.load_finished(experiment, profile, seed, config.hash)
+            if record is not None and record.run_id != self.run_id and not self.options.resume:
+                record = None                      # an older run's record: only --bnbench-resume reuses it
+            if record is not None:
+                if record.run_id != self.run_id:
+                    self.resumed += 1
+            else:
+                from .train import train
 
-            progress = self._progress_factory() if self._progress_factory else None
-            record = train(config, self.data, device=self.device, progress=progress)
-            self.trained += 1
-            self._cache[config.hash] = record
-            self.write_record(record, experiment, profile, seed)
+                progress = self._progress_factory() if self._progress_factory else None
+                record = train(config, self.data, device=self.device, progress=progress)
+                record.run_id = self.run_id
+                self.trained += 1
+                self.write_record(record, experiment, profile, seed)
+        self._cache[config.hash] = record
         return record
 
     def compare_step_losses(self, a: Experiment, b: Experiment, profile: Profile, seed: int = 0) -> dict:
@@ -163,20 +225,65 @@ class BnbenchSession:
         ra, rb = (train(c, self.data, device=self.device) for c in configs)
         self.trained += 2
         diffs = [abs(x - y) for x, y in zip(ra.step_loss, rb.step_loss)]
+        apart = next((i for i, d in enumerate(diffs) if d > 1e-3), None)
         return {"a": a.id, "b": b.id, "seed": configs[0].seed, "steps": len(diffs),
                 "max_abs_diff": max(diffs, default=float("nan")),
+                "max_abs_diff_first_10": max(diffs[:10], default=float("nan")),
+                "first_step_over_1e-3": apart,
                 "first_step_losses": [ra.step_loss[0], rb.step_loss[0]] if diffs else []}
 
     def run_all(self, experiment: Experiment, profile: Profile) -> list[RunRecord]:
         recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
-        self.records[f"{profile.name}:{experiment.id}"] = recs
+        key = f"{profile.name}:{experiment.id}"
+        self.records[key] = recs
+        self.record_files[key] = [str(self.record_path(experiment, profile, s, r.config_hash))
+                                  for s, r in enumerate(recs)]
         return recs
 
-    def record_path(self, experiment: Experiment, profile: Profile, seed: int, record: RunRecord) -> Path:
-        return self.out / "records" / safe_name(experiment.id) / f"{profile.name}-seed{seed}-{record.config_hash}.json"
+    def record_path(self, experiment: Experiment, profile: Profile, seed: int, config_hash: str) -> Path:
+        return self.out / "records" / safe_name(experiment.id) / f"{profile.name}-seed{seed}-{config_hash}.json"
+
+    def load_finished(self, experiment: Experiment, profile: Profile, seed: int, config_hash: str) -> RunRecord | None:
+        """A finished record of exactly this configuration, or None (absent, unreadable or another config)."""
+        path = self.record_path(experiment, profile, seed, config_hash)
+        try:
+            record = RunRecord.from_dict(json.loads(path.read_text()), source=str(path))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, BnbenchError):
+            return None   # a damaged record is retrained, and overwritten when the new run finishes
+        if record.config_hash != config_hash or not record.finished_at:
+            return None
+        record.step_loss = [math.nan if x is None else x for x in record.step_loss]  # JSON null was NaN
+        return record
+
+    # -- several workers ----------------------------------------------------------------------------
+    def worker_file(self, worker: str) -> Path:
+        return self.out / ".workers" / f"{self.run_id}-{worker}.json"
+
+    def write_worker_file(self) -> None:
+        """An xdist worker's share of the summary; the controller merges them (``merge_workers``)."""
+        write_json_atomic(self.worker_file(self.worker), _clean({
+            "run_id": self.run_id,
+            "claims": [r if isinstance(r, dict) else r.to_dict() for r in self.results], "speed": self.speed_rows,
+            "model_speed": self.model_speed_rows, "trained": self.trained, "resumed": self.resumed,
+            "records": self.record_files}))
+
+    def merge_workers(self) -> None:
+        """Controller side: fold every worker's results of this run into this session."""
+        for path in sorted((self.out / ".workers").glob(f"{self.run_id}-*.json")):
+            part = json.loads(path.read_text())
+            self.results.extend(part["claims"])
+            self.speed_rows.extend(part["speed"])
+            self.model_speed_rows.extend(part["model_speed"])
+            self.trained += part["trained"]
+            self.resumed += part["resumed"]
+            for key, paths in part["records"].items():
+                self.records[key] = [RunRecord.from_dict(json.loads(Path(p).read_text()), source=p) for p in paths]
+            path.unlink()
 
     def write_record(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> Path:
-        path = self.record_path(experiment, profile, seed, record)
+        path = self.record_path(experiment, profile, seed, record.config_hash)
         data = record.to_dict()
         data["experiment"] = experiment.id
         data["profile"] = profile.name
@@ -188,6 +295,12 @@ class BnbenchSession:
         records = {e.id: self.run_all(e, profile) for e in claim.experiments}
         result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
                           documented=profile.documented_check)
+        found = self.findings.get(claim.id)
+        if found:
+            result.notes.append(f"deterministic fp32 check, one seed: per-step losses identical to "
+                                f"{found['max_abs_diff_first_10']:.2g} over the first 10 steps; float rounding then "
+                                f"grows (first difference above 1e-3 at step {found['first_step_over_1e-3']}, largest "
+                                f"{found['max_abs_diff']:.3g} over {found['steps']} steps)")
         result.plot = self.plot_claim(claim, records)
         self.results.append(result)
         return result
@@ -229,7 +342,7 @@ class BnbenchSession:
 
     def finish(self, partial: bool = False) -> Path | None:
         """Write summary.json, the measured-vs-documented figure and the models' structure tables."""
-        if not self.results and not self.records and not self.speed_rows:
+        if not (self.results or self.records or self.speed_rows or self.model_speed_rows):
             return None
         from . import study
 
@@ -253,9 +366,11 @@ class BnbenchSession:
             "schema_version": 1, "started_at": self.started_at,
             "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "partial": partial, "out": str(self.out), "options": self.options.__dict__,
-            "trained_runs": self.trained,
-            "claims": [r.to_dict() for r in self.results],
+            "trained_runs": self.trained, "resumed_runs": self.resumed,
+            "run_id": self.run_id,
+            "claims": [r if isinstance(r, dict) else r.to_dict() for r in self.results],
             "speed": self.speed_rows,
+            "model_speed": self.model_speed_rows,
             "documented_figure": str(Path(figure).relative_to(self.out)) if figure else None,
         }
         path = self.out / "summary.json"

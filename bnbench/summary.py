@@ -78,6 +78,25 @@ def speed_table(rows):
     return table
 
 
+def model_speed_table(rows):
+    from rich.table import Table
+
+    table = Table(title="speed per model: training images/s, FLOPs and the machine's own matmul peak (same run)")
+    for col in ("model", "batch", "precision", "bnbench img/s", "study-style img/s", "speedup", "GFLOP/image",
+                "achieved TFLOP/s", "peak TFLOP/s", "of peak"):
+        table.add_column(col, justify="left" if col in ("model", "precision") else "right")
+    for r in rows:
+        table.add_row(r["model"], str(r["batch_size"]), r["precision"], f"{r['bnbench_images_per_s']:.0f}",
+                      f"{r['study_style_images_per_s']:.0f}", f"{r['speedup']:.2f}x",
+                      f"{r['flops_per_image'] / 1e9:.3f}", f"{r['achieved_flops'] / 1e12:.3f}",
+                      f"{r['peak_flops'] / 1e12:.3f} ({r['peak_dtype']})", f"{r['fraction_of_peak'] * 100:.1f}%")
+    return table
+
+
+def render_model_speed(rows, width: int = 120, color: bool = False) -> str:
+    return _render(model_speed_table(rows), width, color)
+
+
 def _render(renderable, width: int, color: bool) -> str:
     from rich.console import Console
 

@@ -182,6 +182,12 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
     try:
         with kernel_mode(config.deterministic, device):
             _train(config, data, device, record, progress, on_backward)
+    except ValueError as exc:
+        if "Expected more than 1 value per channel" not in str(exc):
+            raise
+        raise BnbenchError(f"{config.model} got a training batch of one image, and BatchNorm cannot normalise a "
+                           f"single value per channel: use batch_size >= 2 (batch_size={config.batch_size}) and one "
+                           "that does not leave a last batch of one image") from None
     except torch.cuda.OutOfMemoryError:
         raise BnbenchError(f"CUDA ran out of memory training {config.model} at batch_size={config.batch_size}; "
                            f"use a smaller batch size (e.g. {max(1, config.batch_size // 2)}) or "

@@ -124,3 +124,34 @@ def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
     assert [c["claim_id"] for c in summary["claims"]] == ["1.1/relu-beats-tanh", "1.1/hidden-500-beats-100"]
     assert not summary["partial"] and (tmp_path / "plots" / "documented.png").exists()
     assert any(p.name.startswith("MyNet") for p in (tmp_path / "structures").iterdir())
+
+
+def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch):
+    tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=20, test_per_class=10)})
+    data = synthetic_cifar(n_train=400, n_test=100, seed=2)
+    first = BnbenchSession(Options(out=str(tmp_path), device="cpu"))
+    first._data = data
+    before = first.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
+    assert first.trained == 4
+
+    import bnbench.train
+
+    calls = []
+    real = bnbench.train.train
+    monkeypatch.setattr(bnbench.train, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = BnbenchSession(Options(out=str(tmp_path), device="cpu", resume=True))
+    again._data = data
+    after = again.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
+    assert calls == [] and again.trained == 0 and again.resumed == 4
+    assert after.a_values == before.a_values and after.b_values == before.b_values
+
+    # a different configuration (another epoch count) does not match: it trains
+    more = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=2, train_per_class=20, test_per_class=10)})
+    again.check(CLAIMS["1.1/relu-beats-tanh"], more)
+    assert len(calls) == 4
+
+
+def test_the_paper_experiments_probe_at_the_default_interval():
+    from bnbench.probes import DEFAULT_EVERY
+
+    assert {EXPERIMENTS[k].config.probe_every for k in ("2.3/vgg-a-sgd", "2.3/vgg-a-bn-sgd")} == {DEFAULT_EVERY}

@@ -40,3 +40,42 @@ def test_summary_reprints_and_refuses_unknown_versions(tmp_path, capsys):
     assert main(["summary", str(tmp_path)]) == 2
     assert "version 7" in capsys.readouterr().err
     assert main(["summary", str(tmp_path / "missing")]) == 2
+
+
+def _summary(path, acc_a, acc_b, s_per_epoch=1.0, verdict="supported"):
+    path.mkdir(parents=True, exist_ok=True)
+    result = {"claim_id": "1.1/hidden-500-beats-100", "profile": "quick", "verdict": verdict, "reason": "r",
+              "a_values": acc_a, "b_values": acc_b, "documented": [], "notes": [],
+              "a_s_per_epoch": s_per_epoch, "b_s_per_epoch": s_per_epoch, "plot": None}
+    (path / "summary.json").write_text(json.dumps({"schema_version": 1, "claims": [result]}))
+    return str(path)
+
+
+def test_compare_same_run_is_clean_and_a_weakened_or_slowed_run_fails(tmp_path, capsys):
+    base = _summary(tmp_path / "base", [0.70, 0.71, 0.705], [0.66, 0.665, 0.67])
+    same = _summary(tmp_path / "same", [0.70, 0.71, 0.705], [0.66, 0.665, 0.67])
+    assert main(["compare", base, same]) == 0
+    weak = _summary(tmp_path / "weak", [0.64, 0.65, 0.645], [0.66, 0.665, 0.67], verdict="contradicted")
+    assert main(["compare", base, weak]) == 1
+    out = capsys.readouterr().out
+    assert "regression: 1.1/hidden-500-beats-100" in out and "supported -> contradicted" in out
+    slow = _summary(tmp_path / "slow", [0.70, 0.71, 0.705], [0.66, 0.665, 0.67], s_per_epoch=2.0)
+    assert main(["compare", base, slow]) == 1
+    assert main(["compare", base, slow, "--max-slowdown", "3"]) == 0
+
+
+def test_report_is_one_self_contained_escaped_file(tmp_path):
+    from bnbench.plots import plot_documented
+
+    run = tmp_path / "run"
+    _summary(run, [0.70, 0.71], [0.66, 0.67])
+    data = json.loads((run / "summary.json").read_text())
+    data["claims"][0]["plot"] = "plots/documented.png"
+    data["claims"][0]["reason"] = "<script>alert(1)</script>"
+    (run / "summary.json").write_text(json.dumps(data))
+    plot_documented(run / "plots" / "documented.png", [{"label": "x", "study": 0.7, "measured": [0.69, 0.71]}])
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "data:image/png;base64," in page and "1.1/hidden-500-beats-100" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "src=\"http" not in page and "href=\"http" not in page     # nothing loaded from elsewhere

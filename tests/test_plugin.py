@@ -103,3 +103,48 @@ def test_unwritable_output_folder_is_refused(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_bench.py"),
                            "--bnbench-out", str(blocker / "sub")], capture_output=True, text=True, timeout=120)
     _one_line_error(proc, "--bnbench-out")
+
+
+XDIST_CONFTEST = textwrap.dedent('''
+    import pytest
+    from bnbench.data import synthetic_cifar
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(config):
+        config.bnbench_session._data = synthetic_cifar(n_train=400, n_test=400, seed=0)
+''')
+XDIST_BENCH = textwrap.dedent('''
+    import pytest
+    from bnbench.claims import CLAIMS, EXPERIMENTS
+
+    EXPS = [EXPERIMENTS[k] for k in ("1.1/base-nll", "1.1/hidden-500", "1.1/tanh", "1.1/adagrad")]
+
+    @pytest.mark.parametrize("experiment", EXPS, ids=str)
+    def test_train(experiment, train_experiment):
+        train_experiment(experiment)
+
+    @pytest.mark.parametrize("claim", [CLAIMS["1.1/relu-beats-tanh"], CLAIMS["1.1/nll-beats-adagrad"]], ids=str)
+    def test_claim(claim, check_claim):
+        check_claim(claim)
+''')
+
+
+def test_two_xdist_workers_share_one_run_without_losing_or_repeating_a_record(tmp_path):
+    import json
+
+    (tmp_path / "conftest.py").write_text(XDIST_CONFTEST)
+    (tmp_path / "test_xdist.py").write_text(XDIST_BENCH)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q",
+                           "--bnbench-out", str(out), "--bnbench-subset", "30", "--bnbench-epochs", "2",
+                           "--benchmark-disable", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = sorted((out / "records").rglob("*.json"))
+    assert len(records) == 4                                  # one per experiment (smoke: one seed)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trained_runs"] == 4                       # nothing trained twice across the workers
+    assert sorted(c["claim_id"] for c in summary["claims"]) == ["1.1/nll-beats-adagrad", "1.1/relu-beats-tanh"]
+    assert not list((out / ".workers").glob("*.json"))        # every worker's share was merged
+    assert "bnbench summary" in proc.stdout

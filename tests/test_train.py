@@ -150,3 +150,29 @@ def test_precision_setting_is_recorded(synthetic, precision, expect):
     cfg = TrainConfig(model="MyNet", epochs=1, batch_size=50, train_per_class=10, test_per_class=5,
                       precision=precision)
     assert train(cfg, synthetic).env["precision"] == expect
+
+
+def test_channels_last_and_bf16_learn_as_well_as_fp32(synthetic):
+    """The speed settings must not cost accuracy: on a short run all three reach the same level."""
+    base = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=2, batch_size=50, seed=1)
+    accs = {name: train(base.replace(**kw), synthetic).final_test_acc
+            for name, kw in {"fp32-nchw": dict(precision="fp32", channels_last=False),
+                             "fp32-cl": dict(precision="fp32"), "bf16-cl": dict(precision="bf16")}.items()}
+    assert min(accs.values()) > 0.8, accs
+    assert max(accs.values()) - min(accs.values()) < 0.1, accs
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+
+
+@cuda
+def test_cuda_run_uses_bf16_fused_optimizer_and_event_timing(synthetic):
+    rec = train(TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=2, batch_size=50), synthetic, device="cuda")
+    assert rec.env["precision"] == "bf16-autocast" and rec.device.startswith("cuda")
+    assert rec.final_test_acc > 0.8 and all(t > 0 for t in rec.epoch_times)
+
+
+@cuda
+def test_cuda_deterministic_mode_is_bit_reproducible(synthetic):
+    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=50, deterministic=True)
+    assert train(cfg, synthetic, device="cuda").step_loss == train(cfg, synthetic, device="cuda").step_loss

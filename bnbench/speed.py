@@ -1,0 +1,84 @@
+"""Speed measurements: bnbench's trainer against the study-style loop on the same model, batch size and device,
+in the same process; FLOPs per training image, counted; and the machine's own matrix-multiply peak, measured
+here, so achieved FLOP/s can be read as a fraction of what this machine can do.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .baseline import time_study_style_epoch
+from .config import TrainConfig
+from .data import CIFAR10
+from .models import create_model
+from .train import native_bf16, train
+
+# The study's batch sizes: 64 for section 1 (the MNIST example's default), 128 for the course template (2.x).
+BATCH_SIZE = {"MyNet": 64, "ResNet": 64, "VGGNet": 64, "VGG_A": 128, "VGG_A_BatchNorm": 128}
+
+
+def flops_per_image(model_name: str, batch_size: int = 8, **model_args) -> float:
+    """Forward + backward FLOPs of one training image (convolutions and matmuls, as torch's counter sees them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = create_model(model_name, **model_args)
+    x = torch.randn(batch_size, 3, 32, 32)
+    y = torch.randint(0, 10, (batch_size,))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        F.cross_entropy(model(x).float(), y).backward()
+    return counter.get_total_flops() / batch_size
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds: float = 1.0) -> float:
+    """FLOP/s of a large square matmul on this device: the practical peak that model FLOP/s is held against."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(2):
+        a @ b
+    sync()
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        runs += 1
+    sync()
+    return 2 * n**3 * runs / (time.perf_counter() - start)
+
+
+def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int = 10, study_batches: int = 6,
+                  peaks: dict | None = None, **settings) -> dict:
+    """Images/s of bnbench's trainer and of the study-style loop on one model, their ratio, and FLOP/s.
+
+    bnbench trains two epochs of ``steps`` steps on a stratified subset and is timed on the second (the first pays
+    for warm-up); the study-style loop runs one warm-up batch, then ``study_batches`` timed batches.
+    """
+    bs = BATCH_SIZE[name]
+    loss = "cross_entropy" if name.startswith("VGG_A") else "nll"
+    per_class = max(1, steps * bs // 10)
+    config = TrainConfig(model=name, optimizer="sgd", lr=0.01, momentum=0.9, loss=loss, batch_size=bs, epochs=2,
+                         train_per_class=per_class, test_per_class=1, **settings)
+    rec = train(config, data, device=device)
+    ours = rec.epochs[-1]["images"] / rec.epochs[-1]["train_time_s"]
+
+    torch.manual_seed(0)
+    model = create_model(name).to(device)
+    kw = dict(batch_size=bs, lr=0.01, momentum=0.9, device=device, loss=loss)
+    time_study_style_epoch(model, data.train_x, data.train_y, max_batches=1, **kw)   # warm-up
+    study = time_study_style_epoch(model, data.train_x, data.train_y, max_batches=study_batches, **kw)
+
+    flops = flops_per_image(name)
+    bf16 = rec.env["precision"] == "bf16-autocast"
+    peaks = peaks if peaks is not None else {}
+    key = "bf16" if bf16 else "fp32"
+    if key not in peaks:
+        peaks[key] = matmul_peak(device, torch.bfloat16 if bf16 else torch.float32)
+    return {
+        "model": name, "batch_size": bs, "device": str(device), "precision": rec.env["precision"],
+        "compile": rec.env.get("compile"), "bnbench_images_per_s": ours,
+        "study_style_images_per_s": study["images_per_s"], "speedup": ours / study["images_per_s"],
+        "flops_per_image": flops, "achieved_flops": flops * ours, "peak_flops": peaks[key], "peak_dtype": key,
+        "fraction_of_peak": flops * ours / peaks[key], "native_bf16": native_bf16(device),
+    }

@@ -1,0 +1,78 @@
+"""Results that last: interrupted runs keep what finished, and no kill leaves a half-written JSON."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from bnbench.record import RunRecord
+
+CONFTEST = textwrap.dedent('''
+    import pytest
+    from bnbench.data import synthetic_cifar
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(config):
+        config.bnbench_session._data = synthetic_cifar(n_train=2000, n_test=2000, seed=0)
+''')
+BENCH = textwrap.dedent('''
+    import pytest
+    from bnbench.claims import experiments_in
+
+    @pytest.mark.parametrize("experiment", experiments_in("1.1"), ids=str)
+    def test_train(experiment, train_experiment):
+        train_experiment(experiment)
+''')
+
+
+def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_path):
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_long.py").write_text(BENCH)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+                             "--bnbench-out", str(out), "--bnbench-epochs", "3", "--bnbench-subset", "200",
+                             str(tmp_path)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    deadline = time.monotonic() + 120
+    while len(list((out / "records").rglob("*.json"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before two records existed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)                 # Ctrl-C, in the middle of the next training run
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, output             # pytest: interrupted
+    records = list((out / "records").rglob("*.json"))
+    assert 2 <= len(records) < 6, output
+    for path in records:                            # every finished record is whole and valid
+        rec = RunRecord.from_dict(json.loads(path.read_text()), source=str(path))
+        assert rec.finished_at and len(rec.epochs) == 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["partial"] is True
+
+
+WRITER = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    from bnbench.session import write_json_atomic
+    path = Path(sys.argv[1])
+    big = {"step_loss": [i * 0.001 for i in range(200_000)]}
+    i = 0
+    while True:
+        big["i"] = i
+        write_json_atomic(path, big)
+        i += 1
+''')
+
+
+def test_sigkill_during_writes_never_leaves_a_half_written_json(tmp_path):
+    target = tmp_path / "record.json"
+    for delay in (0.3, 0.45, 0.6, 0.75):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():                         # either absent (killed before the first rename) or whole
+            data = json.loads(target.read_text())
+            assert len(data["step_loss"]) == 200_000
+    assert target.exists(), "no write finished in 0.75 s; the test proves nothing"
