@@ -12,7 +12,7 @@ from typing import Callable
 
 from . import study
 from .config import TrainConfig
-from .record import RunRecord
+from .record import LEFT_CHANCE_LOSS, RunRecord
 from .stats import Verdict, decide
 
 # ---------------------------------------------------------------------------------------------------------
@@ -66,17 +66,33 @@ def _never_trained(runs: list[RunRecord]) -> str | None:
     return (f"final test accuracy {_pct(bad[0].final_test_acc)} never left chance level" if bad else None)
 
 
-def _all_at_chance(runs: list[RunRecord]) -> str | None:
-    return "every run's training loss stayed near ln 10" if runs and not any(r.left_chance for r in runs) else None
+def _band_at_chance(runs: list[RunRecord]) -> str | None:
+    """A sweep has not started learning when, over most steps, even its best learning rate is still near ln 10:
+    its band is then narrow and high because nothing learns, which says nothing about BatchNorm."""
+    lo, _ = band(runs)
+    if not lo:
+        return "no steps recorded"
+    typical = _median(lo)
+    return (f"for most steps even the best learning rate's loss was still near ln 10 (median min_curve "
+            f"{typical:.3f} >= {LEFT_CHANCE_LOSS:.3f})" if typical >= LEFT_CHANCE_LOSS else None)
 
 
-def _any_at_chance(runs: list[RunRecord]) -> str | None:
-    bad = [r for r in runs if not r.diverged and not r.left_chance]
-    if not bad:
-        return None
-    tail = bad[0].step_loss[-max(1, bad[0].steps // 10):]
-    return (f"training loss {sum(tail) / len(tail):.3f} at the end is still near ln 10 = 2.303: a network that has "
-            "not started learning has tiny gradients that look predictive and a flat landscape that looks smooth")
+MIN_LEARNING_PROBES = 3  # probe points past chance level a run needs before its probe statistics mean anything
+
+
+def _learning_probes(run: RunRecord) -> list[dict]:
+    """The probe points taken after the run's training loss left ln 10; earlier ones are degenerate."""
+    return [p for p in run.probes if p.get("train_loss") is not None and p["train_loss"] < LEFT_CHANCE_LOSS]
+
+
+def _probes_at_chance(runs: list[RunRecord]) -> str | None:
+    for r in runs:
+        k = len(_learning_probes(r))
+        if k < MIN_LEARNING_PROBES:
+            return (f"only {k} of {len(r.probes)} probe points were taken after the training loss left ln 10 "
+                    f"(need {MIN_LEARNING_PROBES}): a network that has not started learning has tiny gradients "
+                    "that look predictive and a flat landscape that looks smooth")
+    return None
 
 
 def _pct(x: float) -> str:
@@ -102,8 +118,9 @@ def _band_width_mean(runs):
 
 
 def _probe_median(key: str, reduce=max):
+    """Median over the run's learning probe points (past chance level) of a probe quantity."""
     def read(runs):
-        vals = [reduce(p[key]) if isinstance(p[key], list) else p[key] for r in runs for p in r.probes
+        vals = [reduce(p[key]) if isinstance(p[key], list) else p[key] for r in runs for p in _learning_probes(r)
                 if p.get(key) is not None]
         vals = [v for v in vals if v is not None and math.isfinite(v)]
         return _median(vals) if vals else math.nan
@@ -113,14 +130,14 @@ def _probe_median(key: str, reduce=max):
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("test_acc", lambda runs: runs[0].final_test_acc, 100.0, " pp", _never_trained, "final test accuracy"),
     Metric("s_per_epoch", lambda runs: runs[0].s_per_epoch, 1.0, " s", description="median training s/epoch"),
-    Metric("band_max_mean", _band_max_mean, 1.0, "", _all_at_chance,
+    Metric("band_max_mean", _band_max_mean, 1.0, "", _band_at_chance,
            "mean over steps of max_curve (the band's upper edge: training loss, max over learning rates)"),
-    Metric("band_width_mean", _band_width_mean, 1.0, "", _all_at_chance,
+    Metric("band_width_mean", _band_width_mean, 1.0, "", _band_at_chance,
            "mean over steps of max_curve - min_curve (the band's width)"),
-    Metric("grad_change_median", _probe_median("grad_change"), 1.0, "", _any_at_chance,
-           "median over probe points of max over eta of ||grad L(w) - grad L(w - eta g)||"),
-    Metric("beta_median", _probe_median("beta"), 1.0, "", _any_at_chance,
-           "median over probe points of the effective beta-smoothness"),
+    Metric("grad_change_median", _probe_median("grad_change"), 1.0, "", _probes_at_chance,
+           "median over probe points past chance level of max over eta of ||grad L(w) - grad L(w - eta g)||"),
+    Metric("beta_median", _probe_median("beta"), 1.0, "", _probes_at_chance,
+           "median over probe points past chance level of the effective beta-smoothness"),
 ]}
 
 # ---------------------------------------------------------------------------------------------------------
@@ -306,20 +323,22 @@ def _fmt(values: list[float]) -> str:
 
 
 def probe_details(claim: Claim, sides: dict[str, list[list[RunRecord]]]) -> dict:
-    """Per side and seed: the relative gradient change, the course handout's simpler variants (labelled), the
-    training loss at the probe points and the measured probing overhead."""
+    """Per side and seed: the relative gradient change and the course handout's simpler variants (labelled), over
+    the probe points past chance level as the verdict uses them; the training loss at every probe point; the
+    measured probing overhead."""
     def per_side(fn):
         return [[fn(runs[0]) for runs in sides[k]] for k in "ab"]
 
-    def med(key, reduce=None):
-        return lambda r: _median([reduce(p[key]) if reduce else p[key] for p in r.probes
+    def med(key, reduce=None, points=_learning_probes):
+        return lambda r: _median([reduce(p[key]) if reduce else p[key] for p in points(r)
                                   if p.get(key) is not None and (reduce or math.isfinite(p[key]))])
 
     return {
         "sides": list(claim.labels),
         "grad_change_rel_median": per_side(med("grad_change_rel", max)),
         "probe_points": per_side(lambda r: len(r.probes)),
-        "train_loss_at_probes_median": per_side(med("train_loss")),
+        "probe_points_past_chance": per_side(lambda r: len(_learning_probes(r))),
+        "train_loss_at_probes_median": per_side(med("train_loss", points=lambda r: r.probes)),
         "handout_last_layer_grad_change_median (course handout variant)":
             per_side(med("handout_last_layer_grad_change")),
         "handout_beta_median (course handout variant)": per_side(med("handout_beta")),

@@ -65,7 +65,10 @@ def render(run_dir: str | Path) -> str:
             claim = CLAIMS.get(c["claim_id"])
             scale = METRICS[claim.metric].scale if claim else 1.0
             rows = [study.row(e.documented) for e in claim.experiments if e.documented] if claim else []
-            study_vals = ", ".join(f"{r.row}: {r.accuracy * 100:.2f}%" for r in rows) or "—"
+            if claim and claim.metric == "s_per_epoch":
+                study_vals = ", ".join(f"{r.row}: {r.s_per_epoch:.2f} s/epoch" for r in rows)
+            else:
+                study_vals = ", ".join(f"{r.row}: {r.accuracy * 100:.2f}%" for r in rows) or "—"
             measured = (", ".join(_num(v, scale) for v in c["a_values"]) + " vs "
                         + ", ".join(_num(v, scale) for v in c["b_values"]))
             checks = "; ".join(f"{d['what']}: {d['check']}" for d in c.get("documented") or []) or "n/a"

@@ -297,10 +297,12 @@ class BnbenchSession:
                           documented=profile.documented_check)
         found = self.findings.get(claim.id)
         if found:
+            apart = found["first_step_over_1e-3"]
             result.notes.append(f"deterministic fp32 check, one seed: per-step losses identical to "
                                 f"{found['max_abs_diff_first_10']:.2g} over the first 10 steps; float rounding then "
-                                f"grows (first difference above 1e-3 at step {found['first_step_over_1e-3']}, largest "
-                                f"{found['max_abs_diff']:.3g} over {found['steps']} steps)")
+                                + (f"grows (first difference above 1e-3 at step {apart}" if apart is not None
+                                   else "stays small (never above 1e-3")
+                                + f", largest {found['max_abs_diff']:.3g} over {found['steps']} steps)")
         result.plot = self.plot_claim(claim, records)
         self.results.append(result)
         return result

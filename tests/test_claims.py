@@ -155,3 +155,33 @@ def test_the_paper_experiments_probe_at_the_default_interval():
     from bnbench.probes import DEFAULT_EVERY
 
     assert {EXPERIMENTS[k].config.probe_every for k in ("2.3/vgg-a-sgd", "2.3/vgg-a-bn-sgd")} == {DEFAULT_EVERY}
+
+
+def _probed(losses_at_probes, grad_change):
+    probes = [{"step": 30 * i, "train_loss": loss, "grad_change": [grad_change] * 2, "grad_change_rel": [1.0] * 2,
+               "beta": grad_change, "handout_beta": 1.0, "handout_last_layer_grad_change": 1.0}
+              for i, loss in enumerate(losses_at_probes)]
+    rec = fake(0.4, steps=20)
+    rec.probes = probes
+    return rec
+
+
+def test_probe_claims_use_only_points_past_chance_and_refuse_a_side_that_never_got_there():
+    claim = CLAIMS["2.3/bn-gradients-more-predictive"]
+    learning = _probed([2.30, 1.9, 1.8, 1.7, 1.6], grad_change=1.0)
+    stuck = _probed([2.30, 2.30, 2.29, 2.10, 2.00], grad_change=0.1)   # tiny gradients: would look "predictive"
+    res = evaluate(claim, {claim.a[0].id: [learning] * 2, claim.b[0].id: [stuck] * 2}, profile_name="quick")
+    assert res.verdict == "inconclusive" and "not comparable" in res.reason and "1 of 5" in res.reason
+    # the first probe point (at ln 10) does not count in the statistic
+    assert res.a_values == [1.0, 1.0] and res.extra["probe_points_past_chance"] == [[4, 4], [1, 1]]
+
+
+def test_band_claims_refuse_a_side_whose_best_learning_rate_never_left_chance():
+    claim = CLAIMS["2.2/bn-band-narrower"]
+    flat = fake(0.1, steps=10)
+    flat.step_loss = [2.30] * 10
+    falling = fake(0.4, steps=10)
+    falling.step_loss = [2.3 - 0.1 * i for i in range(10)]
+    records = {e.id: [falling, falling] for e in claim.a} | {e.id: [flat, flat] for e in claim.b}
+    res = evaluate(claim, records, profile_name="quick")
+    assert res.verdict == "inconclusive" and "best learning rate" in res.reason

@@ -79,3 +79,29 @@ def test_report_is_one_self_contained_escaped_file(tmp_path):
     assert "data:image/png;base64," in page and "1.1/hidden-500-beats-100" in page
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "src=\"http" not in page and "href=\"http" not in page     # nothing loaded from elsewhere
+
+
+def test_report_opens_in_a_headless_browser(tmp_path):
+    """What a user sees: Chromium renders the report with its table and image. Skipped where no Chromium is
+    installed (`apt-get install chromium`)."""
+    import shutil
+    import subprocess
+
+    import pytest
+    from bnbench.plots import plot_documented
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine")
+    run = tmp_path / "run"
+    _summary(run, [0.70, 0.71], [0.66, 0.67])
+    data = json.loads((run / "summary.json").read_text())
+    data["claims"][0]["plot"] = "plots/documented.png"
+    (run / "summary.json").write_text(json.dumps(data))
+    plot_documented(run / "plots" / "documented.png", [{"label": "x", "study": 0.7, "measured": [0.69, 0.71]}])
+    assert main(["report", str(run)]) == 0
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (run / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "<table>" in dom and "1.1/hidden-500-beats-100" in dom and "data:image/png;base64," in dom
