@@ -69,7 +69,12 @@ class Row:
     regression: str = ""       # why this row counts as a regression, or ""
 
 
-def compare(old: dict, new: dict, *, max_drop: float = 0.01, max_slowdown: float = 1.25) -> list[Row]:
+# Two smoke runs of one commit on the shared 2-core CI machine differed by up to 1.36x in s/epoch (one seed,
+# one or two short epochs), and full MyNet epochs by ~15%: below 1.5x a slowdown is not told from that noise there.
+DEFAULT_MAX_SLOWDOWN = 1.5
+
+
+def compare(old: dict, new: dict, *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
     """Rows for every claim present in both runs. Accuracy metrics regress when a side's mean falls by more than
     ``max_drop`` (a fraction: 0.01 = 1 point); epoch times regress when they grow beyond ``max_slowdown`` x."""
     from .claims import CLAIMS
