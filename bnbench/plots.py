@@ -315,25 +315,20 @@ def _draw_bands(ax, bands: Mapping[str, Mapping[str, Any]], lo_key: str, hi_key:
     return drawn
 
 
-def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int = 1, *,
-              title: str | None = None, colors: Mapping[str, str] | None = None) -> Path:
-    """Report 2.2: per model, the band between the lowest and highest training loss over the learning
-    rates at each step (``{"steps", "min_curve", "max_curve"}``, optional ``"lrs"`` for the legend)."""
-    colour = side_colours(bands, colors)
+def _band_figure(path, series, lo_key: str, hi_key: str, colors, smooth_window: int, band_label: str,
+                 title: str, xlabel: str, ylabel: str, log: bool) -> Path:
+    """One figure of min..max bands, one per model on shared axes (the course's band and the paper's landscape)."""
+    colour = side_colours(series, colors)
     fig, ax = plt.subplots(figsize=(10, 5.5))
     try:
-        drawn = _draw_bands(ax, bands, "min_curve", "max_curve", colour, smooth_window,
-                            "min..max over learning rates")
+        drawn = _draw_bands(ax, series, lo_key, hi_key, colour, smooth_window, band_label)
         if not drawn:
             _no_data(ax)
         if log and _finite_positive(drawn):
             ax.set_yscale("log")
-        note = "band = min..max training loss over learning rates at each step"
-        if smooth_window > 1:
-            note += f"; display smoothing: window {smooth_window}"
-        ax.set_title(f"{title or 'Loss landscape (training loss band per model)'}\n{note}", fontsize=11)
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("training loss" + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.grid(True, which="major", alpha=0.3)
         if drawn:
             ax.legend(loc="upper right", fontsize=9)
@@ -342,33 +337,29 @@ def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int
         plt.close(fig)
         raise
     return _save(fig, path)
+
+
+def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int = 1, *,
+              title: str | None = None, colors: Mapping[str, str] | None = None) -> Path:
+    """Report 2.2: per model, the band between the lowest and highest training loss over the learning
+    rates at each step (``{"steps", "min_curve", "max_curve"[, "lrs"]}``); smoothing is display only."""
+    note = "band = min..max training loss over learning rates at each step"
+    if smooth_window > 1:
+        note += f"; display smoothing: window {smooth_window}"
+    return _band_figure(path, bands, "min_curve", "max_curve", colors, smooth_window,
+                        "min..max over learning rates",
+                        f"{title or 'Loss landscape (training loss band per model)'}\n{note}",
+                        "optimizer step", "training loss", log)
 
 
 def plot_loss_landscape(path, series: dict[str, dict], *, title: str | None = None,
                         colors: Mapping[str, str] | None = None) -> Path:
     """Santurkar et al. Fig. 4(a): per model, min..max over eta of L(w_t - eta g_t) at each probed step
     (``{"steps", "min", "max"}``), log y."""
-    colour = side_colours(series, colors)
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    try:
-        drawn = _draw_bands(ax, series, "min", "max", colour, 1, "min..max over step sizes")
-        if not drawn:
-            _no_data(ax)
-        if _finite_positive(drawn):
-            ax.set_yscale("log")
-        ax.set_title(f"{title or 'Loss landscape along the gradient direction'}\n"
-                     "band = min..max over step size eta of L(w - eta * grad L(w)) at each probed step",
-                     fontsize=11)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("loss L(w - eta g)" + (" (log scale)" if ax.get_yscale() == "log" else ""))
-        ax.grid(True, which="major", alpha=0.3)
-        if drawn:
-            ax.legend(loc="upper right", fontsize=9)
-        fig.tight_layout()
-    except BaseException:
-        plt.close(fig)
-        raise
-    return _save(fig, path)
+    return _band_figure(path, series, "min", "max", colors, 1, "min..max over step sizes",
+                        f"{title or 'Loss landscape along the gradient direction'}\n"
+                        "band = min..max over step size eta of L(w - eta * grad L(w)) at each probed step",
+                        "training step", "loss L(w - eta g)", True)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -105,14 +105,16 @@ def test_unwritable_output_folder_is_refused(tmp_path):
     _one_line_error(proc, "--bnbench-out")
 
 
-XDIST_CONFTEST = textwrap.dedent('''
-    import pytest
-    from bnbench.data import synthetic_cifar
+def synthetic_conftest(n_train: int, n_test: int) -> str:
+    """A conftest that hands the bnbench session a learnable synthetic set, for subprocess pytest runs."""
+    return textwrap.dedent(f'''
+        import pytest
+        from bnbench.data import synthetic_cifar
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_configure(config):
-        config.bnbench_session._data = synthetic_cifar(n_train=400, n_test=400, seed=0)
-''')
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(config):
+            config.bnbench_session._data = synthetic_cifar(n_train={n_train}, n_test={n_test}, seed=0)
+    ''')
 XDIST_BENCH = textwrap.dedent('''
     import pytest
     from bnbench.claims import CLAIMS, EXPERIMENTS
@@ -132,7 +134,7 @@ XDIST_BENCH = textwrap.dedent('''
 def test_two_xdist_workers_share_one_run_without_losing_or_repeating_a_record(tmp_path):
     import json
 
-    (tmp_path / "conftest.py").write_text(XDIST_CONFTEST)
+    (tmp_path / "conftest.py").write_text(synthetic_conftest(400, 400))
     (tmp_path / "test_xdist.py").write_text(XDIST_BENCH)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q",

@@ -8,15 +8,8 @@ import textwrap
 import time
 
 from bnbench.record import RunRecord
+from test_plugin import synthetic_conftest
 
-CONFTEST = textwrap.dedent('''
-    import pytest
-    from bnbench.data import synthetic_cifar
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_configure(config):
-        config.bnbench_session._data = synthetic_cifar(n_train=2000, n_test=2000, seed=0)
-''')
 BENCH = textwrap.dedent('''
     import pytest
     from bnbench.claims import experiments_in
@@ -28,7 +21,7 @@ BENCH = textwrap.dedent('''
 
 
 def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_path):
-    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "conftest.py").write_text(synthetic_conftest(2000, 2000))
     (tmp_path / "test_long.py").write_text(BENCH)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
