@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .compare import DEFAULT_MAX_SLOWDOWN
+from .compare import DEFAULT_MAX_SLOWDOWN, load_summary
 from .errors import BnbenchError
 
 
@@ -65,9 +65,7 @@ def cmd_claims(ns) -> None:
 def cmd_summary(ns) -> None:
     from rich.console import Console
 
-    from .summary import model_speed_table, results_table, speed_table
-
-    from .compare import load_summary
+    from .summary import summary_tables
 
     claims, speed, model_speed = [], [], []
     for d in ns.dirs:
@@ -77,21 +75,17 @@ def cmd_summary(ns) -> None:
         model_speed += data.get("model_speed", [])
         if data.get("partial"):
             print(f"note: {data['_path']} is from an interrupted run (partial)")
-    console = Console()
-    if claims:
-        console.print(results_table(claims))
-    if speed:
-        console.print(speed_table(speed))
-    if model_speed:
-        console.print(model_speed_table(model_speed))
-    if not (claims or speed or model_speed):
+    tables = summary_tables(claims, speed, model_speed)
+    for table in tables:
+        Console().print(table)
+    if not tables:
         print("no claims or speed results in " + ", ".join(ns.dirs))
 
 
 def cmd_compare(ns) -> int:
     from rich.console import Console
 
-    from .compare import compare, compare_table, load_summary
+    from .compare import compare, compare_table
 
     old, new = load_summary(ns.old), load_summary(ns.new)
     rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)

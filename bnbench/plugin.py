@@ -247,16 +247,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     bn = config.stash.get(_SESSION, None)
     if bn is None or not (bn.results or bn.speed_rows or bn.model_speed_rows):
         return
-    from .summary import render_model_speed, render_results, render_speed
+    from .summary import render, summary_tables
 
     tr = terminalreporter
     tr.write_sep("=", "bnbench summary")
-    if bn.results:
-        tr.write(render_results(bn.results, width=tr._tw.fullwidth, color=tr.hasmarkup))
-    if bn.speed_rows:
-        tr.write(render_speed(bn.speed_rows, width=tr._tw.fullwidth, color=tr.hasmarkup))
-    if bn.model_speed_rows:
-        tr.write(render_model_speed(bn.model_speed_rows, width=tr._tw.fullwidth, color=tr.hasmarkup))
+    tr.write(render(summary_tables(bn.results, bn.speed_rows, bn.model_speed_rows), width=tr._tw.fullwidth,
+                    color=tr.hasmarkup))
     path = getattr(bn, "summary_path", None)
     if path:
         tr.write_line(f"records, plots and summary.json: {bn.out}")

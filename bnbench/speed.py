@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .baseline import time_study_style_epoch
-from .config import TrainConfig
+from .config import LOGIT_MODELS, TrainConfig
 from .data import CIFAR10
 from .models import create_model
 from .train import native_bf16, train
@@ -56,7 +56,7 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int = 1
     for warm-up); the study-style loop runs one warm-up batch, then ``study_batches`` timed batches.
     """
     bs = BATCH_SIZE[name]
-    loss = "cross_entropy" if name.startswith("VGG_A") else "nll"
+    loss = "cross_entropy" if name in LOGIT_MODELS else "nll"
     per_class = max(1, steps * bs // 10)
     config = TrainConfig(model=name, optimizer="sgd", lr=0.01, momentum=0.9, loss=loss, batch_size=bs, epochs=2,
                          train_per_class=per_class, test_per_class=1, **settings)

@@ -93,22 +93,17 @@ def model_speed_table(rows):
     return table
 
 
-def render_model_speed(rows, width: int = 120, color: bool = False) -> str:
-    return _render(model_speed_table(rows), width, color)
+def summary_tables(claims=(), speed=(), model_speed=()) -> list:
+    """The tables a run's results make, in order: claims, MyNet speed, per-model speed (empty ones left out)."""
+    return ([results_table(claims)] if claims else []) + ([speed_table(speed)] if speed else []) + (
+        [model_speed_table(model_speed)] if model_speed else [])
 
 
-def _render(renderable, width: int, color: bool) -> str:
+def render(tables, width: int = 120, color: bool = False) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 80), force_terminal=color, color_system="standard" if color else None)
-    console.print(renderable)
+    for table in tables:
+        console.print(table)
     return buf.getvalue()
-
-
-def render_results(results, width: int = 120, color: bool = False) -> str:
-    return _render(results_table(results), width, color)
-
-
-def render_speed(rows, width: int = 120, color: bool = False) -> str:
-    return _render(speed_table(rows), width, color)
