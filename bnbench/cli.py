@@ -6,6 +6,7 @@
     bnbench summary DIR [DIR ...]            the claims table of finished runs (DIR/summary.json)
     bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
     bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
+    bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
 
 Errors a user can fix print one line and exit with status 2.
 """
@@ -82,6 +83,23 @@ def cmd_summary(ns) -> None:
         print("no claims or speed results in " + ", ".join(ns.dirs))
 
 
+def cmd_estimate(ns) -> None:
+    from rich.console import Console
+
+    from .estimate import estimate, estimate_table, throughputs
+    from .profiles import get_profile
+
+    rows = load_summary(ns.dir).get("model_speed", [])
+    if not rows:
+        raise BnbenchError(f"{ns.dir} has no per-model speed results: run "
+                           f"pytest benchmarks -m speed -k model_speed --bnbench-out {ns.dir}")
+    devices = sorted({f"{r.get('device_name') or '?'} ({r.get('device')})" for r in rows})
+    if len(devices) > 1:
+        raise BnbenchError(f"{ns.dir} mixes speed results from {', '.join(devices)}; estimate one machine at a time")
+    profile = get_profile(ns.profile)
+    Console().print(estimate_table(estimate(profile, throughputs(rows)), profile, devices[0]))
+
+
 def cmd_compare(ns) -> int:
     from rich.console import Console
 
@@ -135,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="default: DIR/report.html")
     p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("estimate", help="a profile's wall time on the machine a speed run measured")
+    p.add_argument("dir", help="output folder of a run of pytest benchmarks -m speed -k model_speed")
+    p.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
+    p.set_defaults(fn=cmd_estimate)
     ns = parser.parse_args(argv)
     try:
         return ns.fn(ns) or 0

@@ -46,6 +46,10 @@ def pytest_addoption(parser):
     group.addoption("--bnbench-resume", action="store_true", default=False,
                     help="reuse finished run records in --bnbench-out whose configuration hash matches, instead of "
                          "training again (continues an interrupted run)")
+    group.addoption("--bnbench-no-cuda-graphs", action="store_true", default=False,
+                    help="on CUDA, train eagerly instead of replaying each training step as one CUDA graph "
+                         "(graphs are self-checked and fall back to eager on their own; this is the switch for "
+                         "a driver that crashes on them)")
 
 
 def pytest_configure(config):
@@ -60,7 +64,7 @@ def pytest_configure(config):
             seeds=parse_int_option("--bnbench-seeds", opt.bnbench_seeds),
             epochs=parse_int_option("--bnbench-epochs", opt.bnbench_epochs),
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
-            strict=opt.bnbench_strict, resume=opt.bnbench_resume)
+            strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers

@@ -39,6 +39,7 @@ class Options:
     subset: int | None = None
     strict: bool = False
     resume: bool = False
+    cuda_graphs: bool = True   # see bnbench.graphs; an execution detail, so not part of a run's config hash
 
     def __post_init__(self):
         if self.device.strip().lower() not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
@@ -207,7 +208,8 @@ class BnbenchSession:
                 from .train import train
 
                 progress = self._progress_factory() if self._progress_factory else None
-                record = train(config, self.data, device=self.device, progress=progress)
+                record = train(config, self.data, device=self.device, progress=progress,
+                               cuda_graphs=self.options.cuda_graphs)
                 record.run_id = self.run_id
                 self.trained += 1
                 self.write_record(record, experiment, profile, seed)

@@ -19,6 +19,17 @@ from .train import native_bf16, train
 BATCH_SIZE = {"MyNet": 64, "ResNet": 64, "VGGNet": 64, "VGG_A": 128, "VGG_A_BatchNorm": 128}
 
 
+def device_name(device: torch.device) -> str:
+    """What a speed figure was measured on, in words: the GPU's name, or the CPU's with its core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+
+    from .env import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
 def flops_per_image(model_name: str, batch_size: int = 8, **model_args) -> float:
     """Forward + backward FLOPs of one training image (convolutions and matmuls, as torch's counter sees them)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -48,26 +59,38 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds
     return 2 * n**3 * runs / (time.perf_counter() - start)
 
 
-def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int = 10, study_batches: int = 6,
-                  peaks: dict | None = None, **settings) -> dict:
+# How much each side trains per measurement: (bnbench steps per epoch, study-style timed batches). On a GPU a
+# step takes well under a millisecond, so the samples are longer there, for a clock that is not all overhead.
+SAMPLE = {"cpu": (10, 6), "cuda": (100, 50)}
+STUDY_WARMUP_BATCHES = 2
+
+
+def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | None = None,
+                  study_batches: int | None = None, peaks: dict | None = None, cuda_graphs: bool = True,
+                  **settings) -> dict:
     """Images/s of bnbench's trainer and of the study-style loop on one model, their ratio, and FLOP/s.
 
     bnbench trains two epochs of ``steps`` steps on a stratified subset and is timed on the second (the first pays
-    for warm-up); the study-style loop runs one warm-up batch, then ``study_batches`` timed batches.
+    for warm-up, cuDNN autotuning and the CUDA-graph capture); the study-style loop trains
+    ``STUDY_WARMUP_BATCHES`` untimed batches, then ``study_batches`` timed ones from the same loader iterator.
+    Sample sizes default to ``SAMPLE[device type]``.
     """
+    default_steps, default_batches = SAMPLE.get(device.type, SAMPLE["cuda"])
+    steps = steps or default_steps
+    study_batches = study_batches or default_batches
     bs = BATCH_SIZE[name]
     loss = "cross_entropy" if name in LOGIT_MODELS else "nll"
     per_class = max(1, steps * bs // 10)
     config = TrainConfig(model=name, optimizer="sgd", lr=0.01, momentum=0.9, loss=loss, batch_size=bs, epochs=2,
                          train_per_class=per_class, test_per_class=1, **settings)
-    rec = train(config, data, device=device)
+    rec = train(config, data, device=device, cuda_graphs=cuda_graphs)
     ours = rec.epochs[-1]["images"] / rec.epochs[-1]["train_time_s"]
 
     torch.manual_seed(0)
     model = create_model(name).to(device)
     kw = dict(batch_size=bs, lr=0.01, momentum=0.9, device=device, loss=loss)
-    time_study_style_epoch(model, data.train_x, data.train_y, max_batches=1, **kw)   # warm-up
-    study = time_study_style_epoch(model, data.train_x, data.train_y, max_batches=study_batches, **kw)
+    study = time_study_style_epoch(model, data.train_x, data.train_y, warmup_batches=STUDY_WARMUP_BATCHES,
+                                   max_batches=STUDY_WARMUP_BATCHES + study_batches, **kw)
 
     flops = flops_per_image(name)
     bf16 = rec.env["precision"] == "bf16-autocast"
@@ -76,8 +99,10 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int = 1
     if key not in peaks:
         peaks[key] = matmul_peak(device, torch.bfloat16 if bf16 else torch.float32)
     return {
-        "model": name, "batch_size": bs, "device": str(device), "precision": rec.env["precision"],
-        "compile": rec.env.get("compile"), "bnbench_images_per_s": ours,
+        "model": name, "batch_size": bs, "device": str(device), "device_name": device_name(device),
+        "precision": rec.env["precision"],
+        "compile": rec.env.get("compile"), "cuda_graphs": rec.env.get("cuda_graphs"),
+        "bnbench_images_per_s": ours,
         "study_style_images_per_s": study["images_per_s"], "speedup": ours / study["images_per_s"],
         "flops_per_image": flops, "achieved_flops": flops * ours, "peak_flops": peaks[key], "peak_dtype": key,
         "fraction_of_peak": flops * ours / peaks[key], "native_bf16": native_bf16(device),

@@ -68,35 +68,70 @@ def speed_table(rows):
     from rich.table import Table
 
     table = Table(title="speed: bnbench vs the study-style loop (same model, batch, device, same run)")
-    for col in ("model", "variant", "device", "bnbench s/epoch", "first epoch s", "study-style s/epoch", "ratio",
-                "test acc"):
-        table.add_column(col, justify="left" if col in ("model", "variant", "device") else "right")
+    for col in ("model", "variant", "device", "ran as", "bnbench s/epoch", "first epoch s", "study-style s/epoch",
+                "ratio", "test acc"):
+        table.add_column(col, justify="left" if col in ("model", "variant", "device", "ran as") else "right")
     for r in rows:
-        table.add_row(r["model"], r["variant"], r["device"], f"{r['bnbench_s_per_epoch']:.2f}",
+        table.add_row(r["model"], r["variant"], r["device"], execution(r), f"{r['bnbench_s_per_epoch']:.2f}",
                       f"{r['bnbench_first_epoch_s']:.2f}", f"{r['study_style_s_per_epoch']:.2f}",
                       f"{r['ratio']:.2f}x", f"{r['test_acc'] * 100:.2f}%")
     return table
+
+
+def execution(row) -> str:
+    """How a speed row's bnbench side ran: precision, plus 'CUDA graph' / 'compiled' where they were in use."""
+    parts = [row.get("precision") or "?"]
+    if str(row.get("cuda_graphs") or "").startswith("on:"):
+        parts.append("CUDA graph")
+    if row.get("compile") == "compiled":
+        parts.append("compiled")
+    return ", ".join(parts)
 
 
 def model_speed_table(rows):
     from rich.table import Table
 
     table = Table(title="speed per model: training images/s, FLOPs and the machine's own matmul peak (same run)")
-    for col in ("model", "batch", "precision", "bnbench img/s", "study-style img/s", "speedup", "GFLOP/image",
+    for col in ("model", "batch", "ran as", "bnbench img/s", "study-style img/s", "speedup", "GFLOP/image",
                 "achieved TFLOP/s", "peak TFLOP/s", "of peak"):
-        table.add_column(col, justify="left" if col in ("model", "precision") else "right")
+        table.add_column(col, justify="left" if col in ("model", "ran as") else "right")
     for r in rows:
-        table.add_row(r["model"], str(r["batch_size"]), r["precision"], f"{r['bnbench_images_per_s']:.0f}",
+        table.add_row(r["model"], str(r["batch_size"]), execution(r), f"{r['bnbench_images_per_s']:.0f}",
                       f"{r['study_style_images_per_s']:.0f}", f"{r['speedup']:.2f}x",
                       f"{r['flops_per_image'] / 1e9:.3f}", f"{r['achieved_flops'] / 1e12:.3f}",
                       f"{r['peak_flops'] / 1e12:.3f} ({r['peak_dtype']})", f"{r['fraction_of_peak'] * 100:.1f}%")
     return table
 
 
+def full_suite_estimate_table(model_speed):
+    """The full profile's estimated wall time on the machine the per-model speeds were measured on, or None
+    when they do not cover every model (or come from more than one device)."""
+    from .errors import BnbenchError
+    from .estimate import estimate, estimate_table, throughputs
+    from .profiles import get_profile
+
+    devices = {(r.get("device"), r.get("device_name")) for r in model_speed}
+    if len(devices) != 1:
+        return None
+    device, name = devices.pop()
+    profile = get_profile("full")
+    try:
+        rows = estimate(profile, throughputs(model_speed))
+    except BnbenchError:
+        return None
+    return estimate_table(rows, profile, f"{name} ({device})" if name else str(device))
+
+
 def summary_tables(claims=(), speed=(), model_speed=()) -> list:
-    """The tables a run's results make, in order: claims, MyNet speed, per-model speed (empty ones left out)."""
-    return ([results_table(claims)] if claims else []) + ([speed_table(speed)] if speed else []) + (
-        [model_speed_table(model_speed)] if model_speed else [])
+    """The tables a run's results make, in order: claims, MyNet speed, per-model speed, and, when the per-model
+    speeds cover every model, the full profile's estimated wall time (empty ones left out)."""
+    tables = ([results_table(claims)] if claims else []) + ([speed_table(speed)] if speed else [])
+    if model_speed:
+        tables.append(model_speed_table(model_speed))
+        estimate = full_suite_estimate_table(model_speed)
+        if estimate is not None:
+            tables.append(estimate)
+    return tables
 
 
 def render(tables, width: int = 120, color: bool = False) -> str:

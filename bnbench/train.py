@@ -70,13 +70,17 @@ def loss_function(name: str) -> Callable:
     raise ConfigError(f"loss {name!r} is not known; use nll or cross_entropy")
 
 
-def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, params, device: torch.device,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """The study's optimizers; on CUDA the fused (one-kernel) implementations, and for a run whose step is
+    captured in a CUDA graph, Adam's capturable form (its step count lives on the GPU). Same update rule."""
     fused = {"fused": True} if device.type == "cuda" and not config.deterministic else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, **fused)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+        extra = {"capturable": True} if capturable and device.type == "cuda" else {}
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused, **extra)
     if config.optimizer == "adagrad":
         return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
     raise ConfigError(f"optimizer {config.optimizer!r} is not known; use sgd, adam or adagrad")
@@ -165,13 +169,17 @@ def evaluate(model, split: DeviceSplit, loss_fn, batch_size: int, autocast) -> t
 
 
 def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "cpu",
-          progress=None, on_backward: Callable | None = None) -> RunRecord:
+          progress=None, on_backward: Callable | None = None, cuda_graphs: bool = True) -> RunRecord:
     """Train one model from ``config`` on ``data`` and return its record.
 
     ``progress``: an object with ``start(total_steps, description)``, ``update(step, loss, epoch)`` and ``stop()``
     (see ``bnbench.progress``) or None. ``on_backward(step, model, x, y, loss_fn, optimizer)`` runs after each
     backward pass and before the optimizer step (the gradient-predictiveness probes hook in here); it must leave
     the model and optimizer as it found them.
+
+    ``cuda_graphs``: on CUDA, capture the training step once and replay it (``bnbench.graphs``: same math,
+    self-checked, eager fallback); ignored where it cannot apply. The record's ``env["cuda_graphs"]`` says
+    what happened. It is an execution detail like the device, so it is not part of the config or its hash.
 
     A NaN or infinite training loss stops the run; the record says ``diverged`` and when. CUDA running out of
     memory is raised as a BnbenchError that names the batch size to lower.
@@ -181,7 +189,7 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
                        env=environment(device), started_at=_now())
     try:
         with kernel_mode(config.deterministic, device):
-            _train(config, data, device, record, progress, on_backward)
+            _train(config, data, device, record, progress, on_backward, cuda_graphs)
     except ValueError as exc:
         if "Expected more than 1 value per channel" not in str(exc):
             raise
@@ -199,13 +207,21 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
     return record
 
 
-def _train(config, data, device, record, progress, on_backward) -> None:
+def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> None:
+    from . import graphs
+
     model = build_model(config, device)
     loss_fn = loss_function(config.loss)
-    optimizer = make_optimizer(config, model.parameters(), device)
+    why_not = graphs.eligibility(device, wanted=cuda_graphs, compile=config.compile, optimizer=config.optimizer,
+                                 hooks=bool(config.probe_every) or on_backward is not None,
+                                 deterministic=config.deterministic)
+    optimizer = make_optimizer(config, model.parameters(), device, capturable=why_not is None)
     train_split, test_split = make_splits(config, data, device)
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16(device))
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    # Autocast's weight-cast cache cannot live across a graph capture; without it the numbers are the same.
+    cache = why_not is not None
+    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)) if use_bf16
+                else contextlib.nullcontext)
     record.env["precision"] = "bf16-autocast" if use_bf16 else "fp32"
     forward = compiled_forward(model, record) if config.compile else model
 
@@ -226,6 +242,26 @@ def _train(config, data, device, record, progress, on_backward) -> None:
         hooks = [h for h in (probe, on_backward) if h is not None]
         on_backward = lambda *args: [h(*args) for h in hooks]  # noqa: E731
 
+    def eager_step(x, y):
+        with autocast():
+            out = forward(x)
+        loss = loss_fn(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if on_backward is not None:
+            on_backward(step, model, x, y, loss_fn, optimizer)
+        optimizer.step()
+        out = out.detach()
+        return loss.detach(), (out.argmax(1) == y).sum(), out
+
+    run_step = eager_step
+    graphed = None
+    if why_not is None:
+        graphed = graphs.GraphedStep(eager_step, lambda x: reference_output(model, x, autocast), model, optimizer,
+                                     config.batch_size, graphs.backend_for(device))
+        run_step = lambda x, y: graphed(x, y, step)  # noqa: E731
+    record.env["cuda_graphs"] = why_not
+
     watch = _Stopwatch(device)
     step, checked = 0, 0
     model.train()
@@ -236,16 +272,9 @@ def _train(config, data, device, record, progress, on_backward) -> None:
         watch.start()
         for x, y in train_split.batches(config.batch_size, shuffle=True, generator=shuffle_gen,
                                         augment=config.augment):
-            with autocast():
-                out = forward(x)
-            loss = loss_fn(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if on_backward is not None:
-                on_backward(step, model, x, y, loss_fn, optimizer)
-            optimizer.step()
-            step_loss[step] = loss.detach()
-            correct += (out.detach().argmax(1) == y).sum()
+            loss, batch_correct, _ = run_step(x, y)
+            step_loss[step] = loss
+            correct += batch_correct
             images += len(y)
             step += 1
             if step - checked >= DIVERGENCE_CHECK_EVERY or step == total_steps:
@@ -274,10 +303,24 @@ def _train(config, data, device, record, progress, on_backward) -> None:
         record.epochs.append(row)
         if last:
             break
+    if graphed is not None:
+        record.env["cuda_graphs"] = graphed.describe()
     done = record.diverged_step + 1 if record.diverged else step
     record.step_loss = step_loss[:done].tolist()
     if probe is not None:
         record.probes, record.probe_seconds = probe.results, probe.seconds
+
+
+@torch.no_grad()
+def reference_output(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
+    """The model's training-mode output on ``x`` without training: no gradients, and BatchNorm's running
+    statistics (which a training-mode forward updates) put back afterwards. The CUDA-graph self-check."""
+    saved = [(b, b.clone()) for b in model.buffers()]
+    with autocast():
+        out = model(x)
+    for b, value in saved:
+        b.copy_(value)
+    return out.float()
 
 
 def compiled_forward(model: torch.nn.Module, record: RunRecord) -> Callable:

@@ -65,6 +65,20 @@ def test_timed_epoch_trains(data):
     assert any(not torch.equal(p0, p) for p0, p in zip(before, model.parameters()))
 
 
+def test_warmup_batches_are_trained_but_not_timed(data):
+    torch.manual_seed(0)
+    model = create_model("MyNet")
+    out = time_study_style_epoch(model, data.train_x, data.train_y, batch_size=16, warmup_batches=2, max_batches=5)
+    assert out["images"] == 3 * 16 and out["batches"] == 3     # 5 trained, the last 3 timed
+    n = len(data.train_y)
+    with pytest.raises(ConfigError, match="lower warmup_batches"):   # a loader shorter than the warm-up
+        time_study_style_epoch(model, data.train_x, data.train_y, batch_size=n, warmup_batches=1)
+    for bad in (-1, 5, True, 1.5):
+        with pytest.raises(ConfigError, match="warmup_batches"):
+            time_study_style_epoch(model, data.train_x, data.train_y, batch_size=16, warmup_batches=bad,
+                                   max_batches=5)
+
+
 def test_bad_inputs(data):
     model = create_model("MyNet")
     with pytest.raises(ConfigError):

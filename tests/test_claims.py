@@ -1,6 +1,5 @@
 """The study's tables as data, the claims registry, and how a claim is decided from its runs."""
 import json
-import math
 
 import pytest
 
@@ -185,3 +184,17 @@ def test_band_claims_refuse_a_side_whose_best_learning_rate_never_left_chance():
     records = {e.id: [falling, falling] for e in claim.a} | {e.id: [flat, flat] for e in claim.b}
     res = evaluate(claim, records, profile_name="quick")
     assert res.verdict == "inconclusive" and "best learning rate" in res.reason
+
+
+def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monkeypatch):
+    import bnbench.train
+
+    seen = []
+    real = bnbench.train.train
+    monkeypatch.setattr(bnbench.train, "train", lambda *a, **k: seen.append(k["cuda_graphs"]) or real(*a, **k))
+    tiny = Profile("tiny", seeds=1, scales={"1.1": Scale(epochs=1, train_per_class=10, test_per_class=5)})
+    for switch in (True, False):
+        session = BnbenchSession(Options(out=str(tmp_path / str(switch)), device="cpu", cuda_graphs=switch))
+        session._data = synthetic_cifar(n_train=200, n_test=50, seed=2)
+        session.run(EXPERIMENTS["1.1/hidden-500"], tiny, 0)
+    assert seen == [True, False]

@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 BENCH = textwrap.dedent('''
@@ -35,7 +34,7 @@ def test_importing_the_plugin_imports_no_torch():
 def test_help_lists_the_options():
     out = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True).stdout
     for opt in ("--bnbench-data", "--bnbench-device", "--bnbench-out", "--bnbench-seeds", "--bnbench-epochs",
-                "--bnbench-subset", "--bnbench-strict"):
+                "--bnbench-subset", "--bnbench-strict", "--bnbench-resume", "--bnbench-no-cuda-graphs"):
         assert opt in out
 
 

@@ -176,3 +176,19 @@ def test_cuda_run_uses_bf16_fused_optimizer_and_event_timing(synthetic):
 def test_cuda_deterministic_mode_is_bit_reproducible(synthetic):
     cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=50, deterministic=True)
     assert train(cfg, synthetic, device="cuda").step_loss == train(cfg, synthetic, device="cuda").step_loss
+
+
+@cuda
+@pytest.mark.parametrize("model, optimizer", [("MyNet", "sgd"), ("VGG_A_BatchNorm", "sgd"), ("MyNet", "adam")])
+def test_cuda_graph_run_matches_the_eager_run(synthetic, model, optimizer):
+    """On a real GPU: the step is captured and replayed, and the run follows the eager one (the same kernels;
+    cuDNN's autotuner may pick other algorithms run to run, so close, not bit-equal)."""
+    loss = "cross_entropy" if model.startswith("VGG_A") else "nll"
+    cfg = TrainConfig(model=model, loss=loss, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 0.002,
+                      momentum=0.9 if optimizer == "sgd" else 0.0, epochs=2, batch_size=50)
+    graphed = train(cfg, synthetic, device="cuda")
+    eager = train(cfg, synthetic, device="cuda", cuda_graphs=False)
+    assert graphed.env["cuda_graphs"].startswith("on: captured at step 3"), graphed.env["cuda_graphs"]
+    assert eager.env["cuda_graphs"] == "off (turned off)"
+    assert torch.allclose(torch.tensor(graphed.step_loss[:10]), torch.tensor(eager.step_loss[:10]), rtol=2e-2)
+    assert graphed.final_test_acc > 0.8 and abs(graphed.final_test_acc - eager.final_test_acc) < 0.05

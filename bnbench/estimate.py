@@ -1,0 +1,110 @@
+"""How long a profile takes on a machine, from that machine's measured training speed.
+
+Input: bnbench's training images/s per model, as the speed benchmark measured it (``-m speed``: the
+``model_speed`` rows of a run's summary.json). Output: per section, the runs a profile trains (every
+experiment x seed, each configuration once, as a session trains it), the training images they see, and the
+time that takes at the measured speed, plus evaluation and probing:
+
+* training: steps x batch size images at the model's measured images/s;
+* evaluation: the test images once per evaluated epoch, at ``EVAL_COST`` of a training image (a forward pass
+  without backward or optimizer step is about a third of a training step);
+* probing (2.3): x ``PROBE_OVERHEAD`` on the probed runs (1.20-1.21x measured at the default interval, see
+  BENCHMARKS.md);
+* the 1.1 CE-vs-nll check: two more deterministic fp32 MyNet epochs, counted at ``FP32_DETERMINISTIC_COST``.
+
+It is an estimate, and says so: throughput was measured at each model's study batch size over a short sample;
+first-epoch warm-up (compilation, cuDNN autotuning, graph capture) and process start-up are left out.
+Torch-free.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .claims import EXPERIMENTS
+from .errors import BnbenchError
+from .profiles import Profile, scaled_config
+
+TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
+EVAL_COST = 1 / 3
+PROBE_OVERHEAD = 1.21
+FP32_DETERMINISTIC_COST = 2.0
+
+
+@dataclass(frozen=True)
+class SectionEstimate:
+    section: str
+    runs: int
+    train_images: int
+    seconds: float
+    models: tuple[str, ...]
+
+
+def throughputs(model_speed_rows: list[dict]) -> dict[str, float]:
+    """bnbench's measured training images/s per model (the last measurement of each wins)."""
+    return {row["model"]: float(row["bnbench_images_per_s"]) for row in model_speed_rows
+            if row.get("bnbench_images_per_s")}
+
+
+def estimate(profile: Profile, images_per_s: dict[str, float]) -> list[SectionEstimate]:
+    """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc)."""
+    seen: set[str] = set()
+    per: dict[str, dict] = {}
+    needed = sorted({e.config.model for e in EXPERIMENTS.values()} - set(images_per_s))
+    if needed:
+        raise BnbenchError(f"no measured speed for {', '.join(needed)}: run the speed benchmark "
+                           "(pytest benchmarks -m speed -k model_speed) and pass its output folder")
+    for exp in EXPERIMENTS.values():
+        for seed in range(profile.seeds):
+            config = scaled_config(exp.config, profile, exp.section, seed)
+            if config.hash in seen:
+                continue
+            seen.add(config.hash)
+            n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
+            n_test = TEST_IMAGES if config.test_per_class is None else 10 * config.test_per_class
+            steps_per_epoch = math.ceil(n_train / config.batch_size)
+            steps = steps_per_epoch * config.epochs
+            if config.max_steps is not None:
+                steps = min(steps, config.max_steps)
+            images = min(steps * config.batch_size, n_train * config.epochs)
+            epochs_run = math.ceil(steps / steps_per_epoch)
+            evals = sum(1 for k in range(1, epochs_run + 1) if k % config.eval_every == 0 or k == epochs_run)
+            speed = images_per_s[config.model]
+            seconds = (images + evals * n_test * EVAL_COST) / speed
+            if config.probe_every:
+                seconds *= PROBE_OVERHEAD
+            row = per.setdefault(exp.section, {"runs": 0, "images": 0, "seconds": 0.0, "models": set()})
+            row["runs"] += 1
+            row["images"] += images
+            row["seconds"] += seconds
+            row["models"].add(config.model)
+    if "1.1" in per:   # the CE-vs-nll check: one deterministic fp32 epoch of each loss
+        per_class = profile.scale("1.1").train_per_class
+        n_train = TRAIN_IMAGES if per_class is None else 10 * per_class
+        per["1.1"]["seconds"] += 2 * FP32_DETERMINISTIC_COST * n_train / images_per_s["MyNet"]
+    return [SectionEstimate(s, r["runs"], r["images"], r["seconds"], tuple(sorted(r["models"])))
+            for s, r in sorted(per.items())]
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_table(rows: list[SectionEstimate], profile: Profile, where: str):
+    from rich.table import Table
+
+    seeds = f"{profile.seeds} seed" + ("" if profile.seeds == 1 else "s")
+    table = Table(title=f"estimated wall time of the {profile.name} profile ({seeds}) on {where}, "
+                        "from the measured images/s")
+    for col in ("section", "models", "runs", "training images", "estimated time"):
+        table.add_column(col, justify="left" if col in ("section", "models") else "right")
+    for r in rows:
+        table.add_row(r.section, ", ".join(r.models), str(r.runs), f"{r.train_images:,d}", format_duration(r.seconds))
+    total = sum(r.seconds for r in rows)
+    table.add_row("total", "", str(sum(r.runs for r in rows)), f"{sum(r.train_images for r in rows):,d}",
+                  format_duration(total), style="bold")
+    return table
