@@ -4,6 +4,7 @@ here, so achieved FLOP/s can be read as a fraction of what this machine can do.
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from .baseline import time_study_style_epoch
 from .config import LOGIT_MODELS, TrainConfig
 from .data import CIFAR10
+from .errors import ConfigError
 from .models import create_model
 from .train import native_bf16, train
 
@@ -43,38 +45,49 @@ def flops_per_image(model_name: str, batch_size: int = 8, **model_args) -> float
     return counter.get_total_flops() / batch_size
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds: float = 1.0) -> float:
-    """FLOP/s of a large square matmul on this device: the practical peak that model FLOP/s is held against."""
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds: float = 1.0,
+                trials: int = 3) -> float:
+    """FLOP/s of a large square matmul on this device: the practical peak that model FLOP/s is held against.
+    The best of ``trials`` timings of ``seconds / trials`` each (a peak is what the machine can do, so a trial
+    slowed by a neighbour on a shared machine should not lower it)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(2):
         a @ b
     sync()
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        runs += 1
-    sync()
-    return 2 * n**3 * runs / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(trials):
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / trials:
+            a @ b
+            runs += 1
+        sync()
+        best = max(best, 2 * n**3 * runs / (time.perf_counter() - start))
+    return best
 
 
 # How much each side trains per measurement: (bnbench steps per epoch, study-style timed batches). On a GPU a
 # step takes well under a millisecond, so the samples are longer there, for a clock that is not all overhead.
 SAMPLE = {"cpu": (10, 6), "cuda": (100, 50)}
 STUDY_WARMUP_BATCHES = 2
+REPEATS = 3
 
 
 def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | None = None,
                   study_batches: int | None = None, peaks: dict | None = None, cuda_graphs: bool = True,
-                  **settings) -> dict:
+                  repeats: int = REPEATS, **settings) -> dict:
     """Images/s of bnbench's trainer and of the study-style loop on one model, their ratio, and FLOP/s.
 
     bnbench trains two epochs of ``steps`` steps on a stratified subset and is timed on the second (the first pays
-    for warm-up, cuDNN autotuning and the CUDA-graph capture); the study-style loop trains
+    for warm-up, cuDNN autotuning and the CUDA-graph capture); right after it, the study-style loop trains
     ``STUDY_WARMUP_BATCHES`` untimed batches, then ``study_batches`` timed ones from the same loader iterator.
-    Sample sizes default to ``SAMPLE[device type]``.
+    That pair is measured ``repeats`` times: "speedup" is the median of the paired ratios, the images/s are the
+    medians of each side (on a shared machine speed drifts over seconds; a pair shares the machine's state, and the
+    median drops a pair that a burst hit). Sample sizes default to ``SAMPLE[device type]``.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"repeats={repeats!r} is out of range; use an integer >= 1")
     default_steps, default_batches = SAMPLE.get(device.type, SAMPLE["cuda"])
     steps = steps or default_steps
     study_batches = study_batches or default_batches
@@ -83,14 +96,18 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | N
     per_class = max(1, steps * bs // 10)
     config = TrainConfig(model=name, optimizer="sgd", lr=0.01, momentum=0.9, loss=loss, batch_size=bs, epochs=2,
                          train_per_class=per_class, test_per_class=1, **settings)
-    rec = train(config, data, device=device, cuda_graphs=cuda_graphs)
-    ours = rec.epochs[-1]["images"] / rec.epochs[-1]["train_time_s"]
-
     torch.manual_seed(0)
     model = create_model(name).to(device)
     kw = dict(batch_size=bs, lr=0.01, momentum=0.9, device=device, loss=loss)
-    study = time_study_style_epoch(model, data.train_x, data.train_y, warmup_batches=STUDY_WARMUP_BATCHES,
-                                   max_batches=STUDY_WARMUP_BATCHES + study_batches, **kw)
+    ours_runs, study_runs = [], []
+    for _ in range(repeats):
+        rec = train(config, data, device=device, cuda_graphs=cuda_graphs)
+        ours_runs.append(rec.epochs[-1]["images"] / rec.epochs[-1]["train_time_s"])
+        study = time_study_style_epoch(model, data.train_x, data.train_y, warmup_batches=STUDY_WARMUP_BATCHES,
+                                       max_batches=STUDY_WARMUP_BATCHES + study_batches, **kw)
+        study_runs.append(study["images_per_s"])
+    paired = [a / b for a, b in zip(ours_runs, study_runs)]
+    ours = statistics.median(ours_runs)
 
     flops = flops_per_image(name)
     bf16 = rec.env["precision"] == "bf16-autocast"
@@ -102,8 +119,8 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | N
         "model": name, "batch_size": bs, "device": str(device), "device_name": device_name(device),
         "precision": rec.env["precision"],
         "compile": rec.env.get("compile"), "cuda_graphs": rec.env.get("cuda_graphs"),
-        "bnbench_images_per_s": ours,
-        "study_style_images_per_s": study["images_per_s"], "speedup": ours / study["images_per_s"],
+        "bnbench_images_per_s": ours, "study_style_images_per_s": statistics.median(study_runs),
+        "speedup": statistics.median(paired), "paired_speedups": paired,
         "flops_per_image": flops, "achieved_flops": flops * ours, "peak_flops": peaks[key], "peak_dtype": key,
         "fraction_of_peak": flops * ours / peaks[key], "native_bf16": native_bf16(device),
     }
