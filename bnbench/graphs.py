@@ -45,7 +45,7 @@ def eligibility(device: torch.device, *, wanted: bool, compile: bool, optimizer:
     if device.type != "cuda":
         return f"off (not available on {device.type})"
     if compile:
-        return "off (compile=True: torch.compile's code runs eagerly)"
+        return "off (compile=True: the compiled step is not captured)"
     if hooks:
         return "off (probes run Python between backward and the optimizer step)"
     if optimizer not in ("sgd", "adam"):
