@@ -30,7 +30,12 @@ PLUGIN=()
 if ! python -m pip install --quiet --no-deps --no-build-isolation -e . > "$OUT/install.log" 2>&1; then
   echo "pip could not install bnbench (see $OUT/install.log); running it from the checkout"
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  PLUGIN=(-p bnbench.plugin)
+  # pytest loads the plugin by its entry point when some metadata on the path declares one (e.g. a leftover
+  # bnbench.egg-info in the checkout); only without one does it need naming, and naming it twice is an error.
+  if ! python -c "import importlib.metadata as m, sys; sys.exit(not any(e.name == 'bnbench' for e in
+m.entry_points(group='pytest11')))"; then
+    PLUGIN=(-p bnbench.plugin)
+  fi
 fi
 DATA="$(mktemp -d)"
 trap 'rm -rf "$DATA"' EXIT
