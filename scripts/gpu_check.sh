@@ -24,6 +24,7 @@ OUT="${2:-${OUT:-gpu-check-out}}"
 DEVICE="${GPU_CHECK_DEVICE:-cuda}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
+PACK_DIR="$(cd "$PACK_DIR" 2>/dev/null && pwd)" || { echo "PACK_DIR $1 is not a folder" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 
 PLUGIN=()
