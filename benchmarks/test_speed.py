@@ -44,7 +44,8 @@ def test_mynet_two_epochs_vs_study_loop(variant, bnbench_session, bnbench_data, 
     if kwargs.get("cuda_graphs") is False and bnbench_device.type != "cuda":
         pytest.skip("CUDA graphs exist only on CUDA: off the GPU this variant is the default one")
     config = MYNET.replace(**settings)
-    rec = benchmark.pedantic(train, args=(config, bnbench_data), kwargs={"device": bnbench_device, **kwargs},
+    kwargs = {"device": bnbench_device, "cuda_graphs": bnbench_session.options.cuda_graphs, **kwargs}
+    rec = benchmark.pedantic(train, args=(config, bnbench_data), kwargs=kwargs,
                              rounds=1, iterations=1)
     study = study_style_mynet(bnbench_data, bnbench_device)
     ratio = rec.s_per_epoch / study["seconds"]
