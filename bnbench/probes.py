@@ -62,9 +62,10 @@ def _diff_norm(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Te
     return _norm([x - y for x, y in zip(a, b)])
 
 
-class _Preserved:
+class PreservedState:
     """Saves what a train-mode forward can change (BatchNorm/other buffers, per-module train flags, RNG state)
-    and puts it back bitwise. Parameters, their .grad and the optimizer are never written by the probe."""
+    and puts it back bitwise. Parameters, their .grad and the optimizer are never written by the probe (nor by
+    the trainer's CUDA-graph self-check, ``bnbench.train.reference_output``, which uses it too)."""
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -124,7 +125,7 @@ def probe_direction(model: nn.Module, x, y, loss_fn: Callable, lr: float, etas: 
     if not steps or min(steps) <= 0:
         raise ValueError(f"etas must be a non-empty sequence of positive multipliers, got {tuple(etas)!r}")
 
-    saved = _Preserved(model)
+    saved = PreservedState(model)
     try:
         model.train()
         with torch.no_grad():

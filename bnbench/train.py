@@ -315,11 +315,12 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
 def reference_output(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
     """The model's training-mode output on ``x`` without training: no gradients, and BatchNorm's running
     statistics (which a training-mode forward updates) put back afterwards. The CUDA-graph self-check."""
-    saved = [(b, b.clone()) for b in model.buffers()]
+    from .probes import PreservedState
+
+    saved = PreservedState(model)
     with autocast():
         out = model(x)
-    for b, value in saved:
-        b.copy_(value)
+    saved.restore()
     return out.float()
 
 
