@@ -86,18 +86,14 @@ def cmd_summary(ns) -> None:
 def cmd_estimate(ns) -> None:
     from rich.console import Console
 
-    from .estimate import estimate, estimate_table, throughputs
+    from .estimate import speed_estimate_table
     from .profiles import get_profile
 
     rows = load_summary(ns.dir).get("model_speed", [])
     if not rows:
         raise BnbenchError(f"{ns.dir} has no per-model speed results: run "
                            f"pytest benchmarks -m speed -k model_speed --bnbench-out {ns.dir}")
-    devices = sorted({f"{r.get('device_name') or '?'} ({r.get('device')})" for r in rows})
-    if len(devices) > 1:
-        raise BnbenchError(f"{ns.dir} mixes speed results from {', '.join(devices)}; estimate one machine at a time")
-    profile = get_profile(ns.profile)
-    Console().print(estimate_table(estimate(profile, throughputs(rows)), profile, devices[0]))
+    Console().print(speed_estimate_table(rows, get_profile(ns.profile)))
 
 
 def cmd_compare(ns) -> int:

@@ -108,3 +108,12 @@ def estimate_table(rows: list[SectionEstimate], profile: Profile, where: str):
     table.add_row("total", "", str(sum(r.runs for r in rows)), f"{sum(r.train_images for r in rows):,d}",
                   format_duration(total), style="bold")
     return table
+
+
+def speed_estimate_table(model_speed_rows: list[dict], profile: Profile):
+    """``estimate_table`` for the machine a speed run's per-model rows were measured on. A BnbenchError when
+    the rows come from more than one device or leave a model out."""
+    devices = sorted({f"{r.get('device_name') or '?'} ({r.get('device')})" for r in model_speed_rows})
+    if len(devices) > 1:
+        raise BnbenchError(f"the speed results mix {', '.join(devices)}; estimate one machine at a time")
+    return estimate_table(estimate(profile, throughputs(model_speed_rows)), profile, devices[0])

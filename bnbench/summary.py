@@ -107,19 +107,13 @@ def full_suite_estimate_table(model_speed):
     """The full profile's estimated wall time on the machine the per-model speeds were measured on, or None
     when they do not cover every model (or come from more than one device)."""
     from .errors import BnbenchError
-    from .estimate import estimate, estimate_table, throughputs
+    from .estimate import speed_estimate_table
     from .profiles import get_profile
 
-    devices = {(r.get("device"), r.get("device_name")) for r in model_speed}
-    if len(devices) != 1:
-        return None
-    device, name = devices.pop()
-    profile = get_profile("full")
     try:
-        rows = estimate(profile, throughputs(model_speed))
+        return speed_estimate_table(model_speed, get_profile("full"))
     except BnbenchError:
         return None
-    return estimate_table(rows, profile, f"{name} ({device})" if name else str(device))
 
 
 def summary_tables(claims=(), speed=(), model_speed=()) -> list:
