@@ -12,7 +12,7 @@ import torch
 
 from bnbench.baseline import time_study_style_epoch
 from bnbench.config import TrainConfig
-from bnbench.models import create_model
+from bnbench.models import create_model, list_models
 from bnbench.train import train
 
 pytestmark = pytest.mark.speed
@@ -65,7 +65,7 @@ def test_mynet_two_epochs_vs_study_loop(variant, bnbench_session, bnbench_data, 
 
 # Every model of the study: bnbench's images/s against the study-style loop's, and FLOP/s as a fraction of this
 # machine's matmul peak (measured in the same run, in the precision bnbench trained in).
-MODELS = ("MyNet", "ResNet", "VGGNet", "VGG_A", "VGG_A_BatchNorm")
+MODELS = list_models()   # every registered model, at the batch size the study trained it with
 _PEAKS: dict = {}
 
 

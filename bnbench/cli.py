@@ -7,6 +7,7 @@
     bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
     bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
     bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
+    bnbench power [--sd X] [--kind KIND]     how often the verdict rule decides, by seed count (simulated)
 
 Errors a user can fix print one line and exit with status 2.
 """
@@ -63,6 +64,23 @@ def cmd_claims(ns) -> None:
         print(f"{c.id}\n    {c.sentence}\n    {c.metric}: {c.kind}, margin {c.margin:g} ({c.margin_reason})")
 
 
+def cmd_experiments(ns) -> None:
+    """Every experiment with each setting's value and where it comes from (study code, report, course template,
+    paper, or bnbench's assumption with its reason)."""
+    from .claims import EXPERIMENTS, _setting_value
+
+    import fnmatch
+
+    chosen = [e for e in EXPERIMENTS.values() if fnmatch.fnmatchcase(e.id, ns.pattern)]
+    if not chosen:
+        raise BnbenchError(f"no experiment matches {ns.pattern!r}; known: {', '.join(EXPERIMENTS)}")
+    for e in chosen:
+        print(f"{e.id}  ({e.label}; accuracy the study reports: {e.reported_as}"
+              + (f"; documented row {e.documented}" if e.documented else "") + ")")
+        for key, source in e.provenance.items():
+            print(f"    {key:18s} {_setting_value(e.config, key)!r:14}  {source}")
+
+
 def cmd_summary(ns) -> None:
     from rich.console import Console
 
@@ -76,6 +94,11 @@ def cmd_summary(ns) -> None:
         model_speed += data.get("model_speed", [])
         if data.get("partial"):
             print(f"note: {data['_path']} is from an interrupted run (partial)")
+    if ns.format != "table":
+        from .summary import claim_rows, to_csv, to_markdown
+
+        print((to_markdown if ns.format == "md" else to_csv)(claim_rows(claims)))
+        return
     tables = summary_tables(claims, speed, model_speed)
     for table in tables:
         Console().print(table)
@@ -115,6 +138,37 @@ def cmd_compare(ns) -> int:
     return 1 if bad else 0
 
 
+def format_power_table(rows: list[dict], kind: str, sd: float, sims: int) -> str:
+    """Plain-text power table: per seed count, P(supported) and P(contradicted) at true effects 0, 1x, 2x δ."""
+    from .stats import RULE
+
+    effects = sorted({r["effect"] for r in rows})
+    where = {"less": "a below b by", "equivalent": "a - b ="}.get(kind, "a above b by")
+    lines = [f"verdicts of a '{kind}' claim under the rule ({RULE}; 90% t-interval), simulated",
+             f"seed-to-seed SD of the paired difference: {sd:g} x the minimum effect δ; {sims:,} studies per cell",
+             f"true effect: {where} 0, 1 or 2 δ"]
+    if kind in ("greater", "less"):
+        lines += ["supported at 0 = the false-positive rate; contradicted at 1δ = a real effect of δ ruled out",
+                  "at 1δ at most about half the studies can be supported: the mean must also reach δ"]
+    heads = [f"{e:g}δ" if e else "0" for e in effects]
+    lines.append("")
+    lines.append(f"{'seeds':>5}  " + " ".join(f"{'supported at ' + h:>16}" for h in heads) + "  "
+                 + " ".join(f"{'contradicted at ' + h:>19}" for h in heads))
+    for n in sorted({r["n"] for r in rows}):
+        at = {r["effect"]: r for r in rows if r["n"] == n}
+        lines.append(f"{n:>5}  " + " ".join(f"{at[e]['supported']:>16.1%}" for e in effects) + "  "
+                     + " ".join(f"{at[e]['contradicted']:>19.1%}" for e in effects))
+    return "\n".join(lines)
+
+
+def cmd_power(ns) -> None:
+    from .stats import power_table
+
+    rows = power_table(kinds=(ns.kind,), ns=tuple(ns.n), effects_in_margins=(0, 1, 2), sd_over_margin=ns.sd,
+                       sims=ns.sims, seed=0)
+    print(format_power_table(rows, ns.kind, ns.sd, ns.sims))
+
+
 def cmd_report(ns) -> None:
     from .report import write_report
 
@@ -133,8 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_structure)
     p = sub.add_parser("claims", help="list the study's claims")
     p.set_defaults(fn=cmd_claims)
+    p = sub.add_parser("experiments", help="list the experiments, every setting with where it comes from")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard on experiment ids, e.g. '1.1/*'")
+    p.set_defaults(fn=cmd_experiments)
     p = sub.add_parser("summary", help="reprint the claims table of finished runs")
     p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--format", choices=("table", "md", "csv"), default="table",
+                   help="table (default), md (a Markdown table of the claims) or csv")
     p.set_defaults(fn=cmd_summary)
     p = sub.add_parser("compare", help="compare two finished runs; exit 1 when a metric regresses")
     p.add_argument("old", metavar="OLD")
@@ -153,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", help="output folder of a run of pytest benchmarks -m speed -k model_speed")
     p.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
     p.set_defaults(fn=cmd_estimate)
+    p = sub.add_parser("power", help="how often the verdict rule supports or contradicts a claim, by seed count")
+    p.add_argument("--sd", type=float, default=0.7, metavar="X",
+                   help="seed-to-seed SD of the paired difference as a multiple of the claim's minimum effect; "
+                        "default 0.7 (measured: about 0.7 accuracy points for a 1-point margin)")
+    p.add_argument("--kind", default="greater", choices=("greater", "less", "not_greater", "equivalent"))
+    p.add_argument("--n", type=int, nargs="+", default=[2, 3, 5, 8, 10], metavar="N", help="seed counts")
+    p.add_argument("--sims", type=int, default=20000, help="simulated studies per cell; default 20000")
+    p.set_defaults(fn=cmd_power)
     ns = parser.parse_args(argv)
     try:
         return ns.fn(ns) or 0

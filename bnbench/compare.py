@@ -1,5 +1,5 @@
-"""Compare two finished runs (their summary.json): per claim, how each side's metric moved (with a bootstrap
-confidence interval over seeds), how epoch times moved, and which verdicts changed. A regression beyond the
+"""Compare two finished runs (their summary.json): per claim, how each side's metric moved (with a 90% Welch
+t-interval over seeds), how epoch times moved, and which verdicts changed. A regression beyond the
 user's thresholds makes ``bnbench compare`` exit non-zero, so CI can gate on it.
 """
 from __future__ import annotations
@@ -35,21 +35,15 @@ def _finite(xs) -> list[float]:
     return [float(x) for x in xs or [] if x is not None and math.isfinite(x)]
 
 
-def delta_ci(old: list[float], new: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """mean(new) - mean(old) and a 95% percentile bootstrap CI, resampling each run's seeds independently."""
+def delta_ci(old: list[float], new: list[float]) -> tuple[float, float, float]:
+    """mean(new) - mean(old) and its 90% Welch t-interval (two one-sided 95% bounds): the two runs' seeds are
+    independent trainings, not pairs. The bounds are NaN when a side has fewer than 2 finite values."""
+    from .stats import welch_interval
+
     old, new = _finite(old), _finite(new)
     if not old or not new:
         return math.nan, math.nan, math.nan
-    delta = sum(new) / len(new) - sum(old) / len(old)
-    if len(old) < 2 or len(new) < 2:
-        return delta, math.nan, math.nan
-    import numpy as np
-    from scipy.stats import bootstrap
-
-    res = bootstrap((np.array(new), np.array(old)), lambda a, b, axis=-1: a.mean(axis) - b.mean(axis),
-                    method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    lo, hi = res.confidence_interval
-    return delta, (delta if math.isnan(lo) else float(lo)), (delta if math.isnan(hi) else float(hi))
+    return welch_interval(old, new)
 
 
 @dataclass
@@ -108,7 +102,8 @@ def compare_table(rows: list[Row], old_name: str, new_name: str):
     from rich.table import Table
 
     table = Table(title=f"bnbench compare: {old_name} -> {new_name}")
-    for col in ("claim", "side", "metric", "old", "new", "delta [95% CI]", "s/epoch ratio", "verdict", "regression"):
+    for col in ("claim", "side", "metric", "old", "new", "delta [90% t-interval]", "s/epoch ratio", "verdict",
+                "regression"):
         table.add_column(col)
     for r in rows:
         scale = 100 if r.metric == "test_acc" else 1

@@ -18,7 +18,7 @@ LOSSES = ("nll", "cross_entropy")
 INITS = ("default", "xavier_uniform", "xavier_normal")
 NORMALIZATIONS = ("course", "cifar10")
 PRECISIONS = ("auto", "fp32", "bf16")
-MODELS = ("MyNet", "ResNet", "VGGNet", "VGG_A", "VGG_A_BatchNorm")
+MODELS = ("MyNet", "ResNet", "ResNet_Projection", "VGGNet", "VGG_A", "VGG_A_BatchNorm")
 LOGIT_MODELS = ("VGG_A", "VGG_A_BatchNorm")  # the course template ends in raw logits, the others in log_softmax
 
 
@@ -49,6 +49,8 @@ class TrainConfig:
     channels_last: bool = True        # NHWC activations: faster convolutions on both CPU (oneDNN) and GPU
     deterministic: bool = False       # bit-reproducible kernels (slower); for exactness tests
     probe_every: int = 0              # gradient-predictiveness probes every k steps (0: none); see bnbench.probes
+    track_grad_change: bool = False   # record ||g_last(t) - g_last(t-1)|| of the last Linear layer's weight gradient
+                                      # at every step (the study's own section-2.3 measurement)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -72,9 +74,15 @@ class TrainConfig:
         return config_hash(self)
 
 
+# Settings added after records were first written: left out of the hash while at their default, so a record made
+# before the setting existed keeps its hash (and --bnbench-resume keeps finding it).
+_ADDED_LATER = {"track_grad_change": False}
+
+
 def config_hash(config: TrainConfig) -> str:
     """Stable across processes and Python versions: sha256 of canonical JSON, 16 hex digits."""
-    blob = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    data = {k: v for k, v in config.to_dict().items() if not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -125,6 +133,6 @@ def validate(c: TrainConfig) -> None:
     _int_in("eval_every", c.eval_every, 1, 10000)
     _int_in("probe_every", c.probe_every, 0, 10_000_000)
     _choice("precision", c.precision, PRECISIONS)
-    for flag in ("augment", "compile", "channels_last", "deterministic"):
+    for flag in ("augment", "compile", "channels_last", "deterministic", "track_grad_change"):
         if not isinstance(getattr(c, flag), bool):
             raise ConfigError(f"{flag}={getattr(c, flag)!r} must be true or false")

@@ -46,8 +46,9 @@ def throughputs(model_speed_rows: list[dict]) -> dict[str, float]:
             if row.get("bnbench_images_per_s")}
 
 
-def estimate(profile: Profile, images_per_s: dict[str, float]) -> list[SectionEstimate]:
-    """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc)."""
+def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str = "cpu") -> list[SectionEstimate]:
+    """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc), plus the
+    interleaved timings of the timing claims (``bnbench.timing.DEFAULTS[device_type]`` steps of each side a seed)."""
     seen: set[str] = set()
     per: dict[str, dict] = {}
     needed = sorted({e.config.model for e in EXPERIMENTS.values()} - set(images_per_s))
@@ -78,6 +79,16 @@ def estimate(profile: Profile, images_per_s: dict[str, float]) -> list[SectionEs
             row["images"] += images
             row["seconds"] += seconds
             row["models"].add(config.model)
+    from .claims import CLAIMS, METRICS
+    from .timing import DEFAULTS
+
+    rounds, steps_per_round, warmup = DEFAULTS.get(device_type, DEFAULTS["cuda"])
+    for claim in CLAIMS.values():
+        if METRICS[claim.metric].interleaved and claim.section in per:
+            for exp in (claim.a[0], claim.b[0]):
+                steps = rounds * steps_per_round + warmup
+                per[claim.section]["seconds"] += (profile.seeds * steps * exp.config.batch_size
+                                                  / images_per_s[exp.config.model])
     if "1.1" in per:   # the CE-vs-nll check: one deterministic fp32 epoch of each loss
         per_class = profile.scale("1.1").train_per_class
         n_train = TRAIN_IMAGES if per_class is None else 10 * per_class
@@ -116,4 +127,5 @@ def speed_estimate_table(model_speed_rows: list[dict], profile: Profile):
     devices = sorted({f"{r.get('device_name') or '?'} ({r.get('device')})" for r in model_speed_rows})
     if len(devices) > 1:
         raise BnbenchError(f"the speed results mix {', '.join(devices)}; estimate one machine at a time")
-    return estimate_table(estimate(profile, throughputs(model_speed_rows)), profile, devices[0])
+    device_type = str(model_speed_rows[0].get("device") or "cpu").split(":")[0] if model_speed_rows else "cpu"
+    return estimate_table(estimate(profile, throughputs(model_speed_rows), device_type), profile, devices[0])

@@ -37,8 +37,13 @@ AGREEMENT_TOL = 0.05    # relative difference of the outputs (raw and batch-cent
 StepOutputs = Sequence[torch.Tensor]  # (loss, number correct, model output), all detached
 
 
+def uses_dropout(model: torch.nn.Module) -> bool:
+    """Whether a training-mode forward of ``model`` draws random dropout masks."""
+    return any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+
+
 def eligibility(device: torch.device, *, wanted: bool, compile: bool, optimizer: str, hooks: bool,
-                deterministic: bool) -> str | None:
+                deterministic: bool, dropout: bool = False) -> str | None:
     """None when a run can use whole-step graphs, else why not (recorded in the run's env)."""
     if not wanted:
         return "off (turned off)"
@@ -47,7 +52,12 @@ def eligibility(device: torch.device, *, wanted: bool, compile: bool, optimizer:
     if compile:
         return "off (compile=True: the compiled step is not captured)"
     if hooks:
-        return "off (probes run Python between backward and the optimizer step)"
+        return ("off (probes run Python between backward and the optimizer step, as does the last-layer "
+                "gradient-change measurement)")
+    if dropout:
+        # A replay draws fresh dropout masks, so its output cannot be self-checked against an eager forward of the
+        # same batch (GraphedStep's guard against unwired inputs); such a run stays eager rather than unchecked.
+        return "off (dropout: a replay's masks differ from the eager self-check's)"
     if optimizer not in ("sgd", "adam"):
         return f"off ({optimizer} has no capturable implementation)"
     if deterministic:

@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from .record import CHANCE_ACCURACY, RunRecord  # noqa: E402
@@ -316,12 +317,16 @@ def _draw_bands(ax, bands: Mapping[str, Mapping[str, Any]], lo_key: str, hi_key:
 
 
 def _band_figure(path, series, lo_key: str, hi_key: str, colors, smooth_window: int, band_label: str,
-                 title: str, xlabel: str, ylabel: str, log: bool) -> Path:
-    """One figure of min..max bands, one per model on shared axes (the course's band and the paper's landscape)."""
-    colour = side_colours(series, colors)
+                 title: str, xlabel: str, ylabel: str, log: bool,
+                 study: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """One figure of min..max bands, one per model on shared axes (the course's band and the paper's landscape);
+    ``study`` adds the study's per-epoch band per label as dashed steps (plot_band only)."""
+    colour = side_colours(list(series) + [k for k in (study or {}) if k not in series], colors)
     fig, ax = plt.subplots(figsize=(10, 5.5))
     try:
         drawn = _draw_bands(ax, series, lo_key, hi_key, colour, smooth_window, band_label)
+        if study:
+            drawn += _draw_study_steps(ax, study, colour)
         if not drawn:
             _no_data(ax)
         if log and _finite_positive(drawn):
@@ -339,17 +344,57 @@ def _band_figure(path, series, lo_key: str, hi_key: str, colors, smooth_window: 
     return _save(fig, path)
 
 
+STUDY_BAND_LABEL = "study (published curve, per-epoch mean)"
+
+
+def _draw_study_steps(ax, study: Mapping[str, Mapping[str, Any]], colour: dict[str, str]) -> list[np.ndarray]:
+    """The study's per-epoch band per label: dashed steps at its min and max, one legend entry per label."""
+    drawn = []
+    for name, s in study.items():
+        lo, hi = _as_arrays(s.get("min"), s.get("max"))
+        x = np.asarray(s.get("epoch_steps") if s.get("epoch_steps") is not None else [], dtype=float).ravel()
+        if not lo.size or x.size < lo.size:
+            continue
+        if x.size == lo.size:          # epoch starts: close the last epoch with the spacing before it
+            x = np.append(x, x[-1] + (x[-1] - x[-2] if x.size > 1 else 1.0))
+        edges = x[:lo.size + 1]
+        c = colour[name]
+        # on top of the measured band, with a white halo so it stays visible over a dense per-step band
+        style = dict(color=c, linestyle="--", linewidth=1.8, baseline=None, zorder=4,
+                     path_effects=[patheffects.withStroke(linewidth=3.5, foreground="white")])
+        ax.stairs(hi, edges, label=f"{name}: {STUDY_BAND_LABEL}", **style)
+        ax.stairs(lo, edges, **style)
+        drawn += [lo, hi]
+    return drawn
+
+
 def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int = 1, *,
-              title: str | None = None, colors: Mapping[str, str] | None = None) -> Path:
+              title: str | None = None, colors: Mapping[str, str] | None = None,
+              study: Mapping[str, Mapping[str, Any]] | None = None, quantity: str = "loss") -> Path:
     """Report 2.2: per model, the band between the lowest and highest training loss over the learning
-    rates at each step (``{"steps", "min_curve", "max_curve"[, "lrs"]}``); smoothing is display only."""
-    note = "band = min..max training loss over learning rates at each step"
+    rates at each step (``{"steps", "min_curve", "max_curve"[, "lrs"]}``); smoothing is display only.
+    ``quantity="grad"`` draws the study's own 2.3 band instead: the last Linear layer's gradient change between
+    consecutive steps, ||g(t) - g(t-1)||, min..max over the learning rates.
+
+    ``study``: per label, the study's published band per epoch (``{"epoch_steps", "min", "max"}``, as
+    ``bnbench.study_curves.StudyCurves.overlay`` gives it: ``epoch_steps`` the n + 1 epoch edges in optimizer
+    steps, or the n epoch starts), drawn as dashed steps in the label's colour; the measured bands are then
+    labelled "measured". Pass it only for a measurement at the study's scale (391 steps an epoch), cut to the
+    measured epochs. None draws the measured bands alone."""
+    what, ylabel, default_title = {
+        "loss": ("training loss", "training loss", "Loss landscape (training loss band per model)"),
+        "grad": ("||g_last(t) - g_last(t-1)||", "last layer's gradient change",
+                 "Gradient predictiveness, the study's measurement (band per model)")}[quantity]
+    note = f"band = min..max {what} over learning rates at each step"
     if smooth_window > 1:
         note += f"; display smoothing: window {smooth_window}"
-    return _band_figure(path, bands, "min_curve", "max_curve", colors, smooth_window,
-                        "min..max over learning rates",
-                        f"{title or 'Loss landscape (training loss band per model)'}\n{note}",
-                        "optimizer step", "training loss", log)
+    band_label = "min..max over learning rates"
+    if study:
+        band_label = "measured " + band_label
+        note += ("\nshaded = measured; dashed steps = the study's published curve (per-epoch mean of its min and "
+                 "max curves)")
+    return _band_figure(path, bands, "min_curve", "max_curve", colors, smooth_window, band_label,
+                        f"{title or default_title}\n{note}", "optimizer step", ylabel, log, study=study)
 
 
 def plot_loss_landscape(path, series: dict[str, dict], *, title: str | None = None,

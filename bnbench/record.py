@@ -36,6 +36,9 @@ class RunRecord:
     diverged_step: int | None = None
     probes: list[dict[str, Any]] = field(default_factory=list)   # one dict per probed step (bnbench.probes)
     probe_seconds: float = 0.0        # time spent probing, included in the epochs' train_time_s
+    # ||g(t) - g(t-1)|| of the last Linear layer's weight gradient, per step (None at each epoch's first step, where
+    # the study takes no difference); empty unless the config asked for it (track_grad_change)
+    step_grad_change: list[float | None] = field(default_factory=list)
     run_id: str = ""                  # the pytest run (all its xdist workers) that trained it
     schema_version: int = SCHEMA_VERSION
 
@@ -52,6 +55,30 @@ class RunRecord:
     def final_test_acc(self) -> float:
         ev = self.evaluated
         return ev[-1]["test_acc"] if ev and not self.diverged else float("nan")
+
+    def reported_test_acc(self, reading: str = "final") -> float:
+        """The test accuracy read off the way a study reports it (NaN for a diverged run):
+
+        - ``final``: the last evaluated epoch (bnbench's verdicts: no selection on the test set);
+        - ``best``: the highest over the evaluated epochs (the course template prints the max validation accuracy);
+        - ``checkpoint``: the study's section-1 rule: after every epoch a checkpoint is kept when the test loss is
+          below every earlier epoch's AND the accuracy above every earlier epoch's; the last such epoch counts.
+        """
+        ev = self.evaluated
+        if not ev or self.diverged:
+            return float("nan")
+        if reading == "final":
+            return ev[-1]["test_acc"]
+        if reading == "best":
+            return max(e["test_acc"] for e in ev)
+        if reading == "checkpoint":
+            kept, low, high = float("nan"), math.inf, -math.inf
+            for e in ev:
+                if e["test_loss"] < low and e["test_acc"] > high:
+                    kept = e["test_acc"]
+                low, high = min(low, e["test_loss"]), max(high, e["test_acc"])
+            return kept
+        raise BnbenchError(f"unknown accuracy reading {reading!r}; use final, best or checkpoint")
 
     @property
     def final_test_loss(self) -> float:
@@ -109,6 +136,8 @@ class RunRecord:
         d["summary"] = {  # derived, for readers of the JSON; ignored on load
             "final_test_acc": _finite_or_none(self.final_test_acc),
             "final_test_loss": _finite_or_none(self.final_test_loss),
+            "best_test_acc": _finite_or_none(self.reported_test_acc("best")),
+            "checkpoint_test_acc": _finite_or_none(self.reported_test_acc("checkpoint")),
             "s_per_epoch": _finite_or_none(self.s_per_epoch),
             "images_per_s": _finite_or_none(self.images_per_s),
             "learned": self.learned,

@@ -49,6 +49,7 @@ def _environment(out: Path) -> dict:
 def render(run_dir: str | Path) -> str:
     from . import study
     from .claims import CLAIMS, METRICS
+    from .summary import evidence, study_reading
 
     summary = load_summary(run_dir)
     out = Path(summary["_path"]).parent
@@ -65,18 +66,21 @@ def render(run_dir: str | Path) -> str:
             claim = CLAIMS.get(c["claim_id"])
             scale = METRICS[claim.metric].scale if claim else 1.0
             rows = [study.row(e.documented) for e in claim.experiments if e.documented] if claim else []
-            if claim and claim.metric == "s_per_epoch":
+            if claim and METRICS[claim.metric].timing:
                 study_vals = ", ".join(f"{r.row}: {r.s_per_epoch:.2f} s/epoch" for r in rows)
             else:
                 study_vals = ", ".join(f"{r.row}: {r.accuracy * 100:.2f}%" for r in rows) or "—"
             measured = (", ".join(_num(v, scale) for v in c["a_values"]) + " vs "
                         + ", ".join(_num(v, scale) for v in c["b_values"]))
+            if claim and study_reading(c):
+                measured = f"final epoch: {measured}; {study_reading(c)}"
             checks = "; ".join(f"{d['what']}: {d['check']}" for d in c.get("documented") or []) or "n/a"
             verdict = c["verdict"]
             parts.append(f"<tr><td><b>{_e(c['claim_id'])}</b><br><span class='small'>"
                          f"{_e(claim.sentence if claim else '')}</span></td><td>{_e(c['profile'])}</td>"
                          f"<td>{_e(study_vals)}</td><td>{_e(measured)}</td>"
-                         f"<td><span class='{_e(verdict)}'>{_e(verdict)}</span><br><span class='small'>"
+                         f"<td><span class='{_e(verdict)}'>{_e(verdict)}</span><br>"
+                         f"{_e(evidence(c, claim)) if claim else ''}<br><span class='small'>"
                          f"{_e(c['reason'])}</span></td><td>{_e(checks)}</td>"
                          f"<td>{_num(c.get('a_s_per_epoch'))} / {_num(c.get('b_s_per_epoch'))}</td></tr>")
         parts.append("</table>")
@@ -90,6 +94,20 @@ def render(run_dir: str | Path) -> str:
         for extra in ("2.3_loss-landscape.png", "documented.png"):
             if (out / "plots" / extra).is_file():
                 parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra))
+    experiments = summary.get("experiments") or {}
+    if experiments:
+        parts.append("<h2>Experiments: every setting and where it comes from</h2><p class='small'>study code: the "
+                     "study's published scripts; report: its tables; course template; paper: Santurkar et al.; "
+                     "assumption: bnbench's choice, with its reason; bnbench: execution: how, not what, is "
+                     "computed.</p>")
+        for exp_id, info in experiments.items():
+            config, provenance = info.get("config") or {}, info.get("provenance") or {}
+            parts.append(f"<h3>{_e(exp_id)}</h3><table><tr><th>setting</th><th>value</th><th>source</th></tr>")
+            for key, source in provenance.items():
+                value = (config.get("model_args") or {}).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
+                    else config.get(key)
+                parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(source)}</td></tr>")
+            parts.append("</table>")
     for key, title in (("speed", "Speed: MyNet against the study-style loop"), ("model_speed", "Speed per model")):
         rows = summary.get(key) or []
         if rows:

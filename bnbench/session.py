@@ -6,7 +6,7 @@ Output layout (``--bnbench-out``, default ``bnbench-results/``)::
 
     records/<experiment>/<profile>-seed<k>-<config hash>.json   one per training run
     plots/<claim id>.png, plots/documented.png                   figures
-    structures/<model>.txt                                      layer / output shape / parameters tables
+    structures/<experiment>.txt                                 layer / output shape / parameters tables
     summary.json                                                every claim's verdict and numbers
 """
 from __future__ import annotations
@@ -234,6 +234,29 @@ class BnbenchSession:
                 "first_step_over_1e-3": apart,
                 "first_step_losses": [ra.step_loss[0], rb.step_loss[0]] if diffs else []}
 
+    def interleaved_timing(self, claim: Claim, profile: Profile, seed: int) -> dict:
+        """Seed ``seed``'s drift-cancelling timing of a claim's two sides (``bnbench.timing``): both networks'
+        training steps alternated in ABBA order at the profile's scale. Kept beside the records, reused like them."""
+        from .timing import interleaved_step_times
+
+        a, b = (scaled_config(e.config, profile, e.section, seed) for e in (claim.a[0], claim.b[0]))
+        key = f"{a.hash}-{b.hash}-{self.device.type}"
+        path = self.out / "records" / safe_name(claim.id) / f"{profile.name}-seed{seed}-timing-{key}.json"
+        with file_lock(path.with_name(f".{path.name}.lock")):
+            try:
+                found = json.loads(path.read_text())
+                if found.get("run_id") == self.run_id or self.options.resume:
+                    if found.get("run_id") != self.run_id:
+                        self.resumed += 1
+                    return found
+            except (OSError, ValueError, AttributeError):
+                pass   # absent or damaged: measure again
+            timing = interleaved_step_times(a, b, self.data, device=self.device, cuda_graphs=self.options.cuda_graphs)
+            timing.update({"run_id": self.run_id, "claim": claim.id, "profile": profile.name, "seed": seed})
+            write_json_atomic(path, _clean(timing))
+            self.trained += 1
+        return timing
+
     def run_all(self, experiment: Experiment, profile: Profile) -> list[RunRecord]:
         recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
         key = f"{profile.name}:{experiment.id}"
@@ -289,14 +312,21 @@ class BnbenchSession:
         data = record.to_dict()
         data["experiment"] = experiment.id
         data["profile"] = profile.name
+        data["provenance"] = experiment.provenance     # where each setting comes from (bnbench.study)
+        data["reported_as"] = experiment.reported_as   # how the study read off the accuracy it reports
         write_json_atomic(path, _clean(data))
         return path
 
     # -- claims ---------------------------------------------------------------------------------
     def check(self, claim: Claim, profile: Profile) -> ClaimResult:
+        from .claims import METRICS
+
         records = {e.id: self.run_all(e, profile) for e in claim.experiments}
+        timings = None
+        if METRICS[claim.metric].interleaved:
+            timings = [self.interleaved_timing(claim, profile, seed) for seed in range(profile.seeds)]
         result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
-                          documented=profile.documented_check)
+                          documented=profile.documented_check, timings=timings)
         found = self.findings.get(claim.id)
         if found:
             apart = found["first_step_over_1e-3"]
@@ -312,18 +342,27 @@ class BnbenchSession:
     def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]]) -> str | None:
         """The claim's figure (seed 0 where a figure shows one run per side); extra figures go beside it."""
         from . import plots
-        from .claims import band, per_seed
+        from .claims import BANDS, METRICS, band_steps_per_epoch, per_seed
 
         path = self.out / "plots" / f"{safe_name(claim.id)}.png"
         sides = {label: per_seed(side, records) for label, side in zip(claim.labels, (claim.a, claim.b))}
-        if claim.metric.startswith("band_"):
-            bands = {}
+        metric = METRICS[claim.metric]
+        if metric.curve is not None:
+            from . import study_curves
+
+            curves = study_curves.load()
+            bands, study = {}, {}
             for label, seeds in sides.items():
-                lo, hi = band(seeds[0])
+                lo, hi = BANDS[metric.curve](seeds[0])
                 bands[label] = {"steps": list(range(len(lo))), "min_curve": lo, "max_curve": hi,
                                 "lrs": [r.config["lr"] for r in seeds[0]]}
-            plots.plot_band(path, bands, log=True)
-        elif claim.metric in ("grad_change_median", "beta_median"):
+                # The study's published band, where the measurement is at its scale (same steps per epoch).
+                if band_steps_per_epoch(seeds[0], metric.curve) == curves.steps_per_epoch(metric.curve):
+                    bn = seeds[0][0].config.get("model") == study_curves.MODELS[True]
+                    epochs = len(lo) // curves.steps_per_epoch(metric.curve)
+                    study[label] = curves.overlay(metric.curve, bn, epochs=epochs)
+            plots.plot_band(path, bands, log=True, study=study or None, quantity=metric.curve)
+        elif metric.pair is not None:
             first = {label: seeds[0][0].probes for label, seeds in sides.items()}
             steps = {label: [p["step"] for p in probes] for label, probes in first.items()}
             if claim.metric == "grad_change_median":
@@ -376,20 +415,39 @@ class BnbenchSession:
             "speed": self.speed_rows,
             "model_speed": self.model_speed_rows,
             "documented_figure": str(Path(figure).relative_to(self.out)) if figure else None,
+            "experiments": self.experiment_settings(),
         }
         path = self.out / "summary.json"
         write_json_atomic(path, _clean(summary))
         return path
 
+    def experiment_settings(self) -> dict:
+        """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
+        from .claims import EXPERIMENTS
+
+        ids = sorted({key.split(":", 1)[1] for key in self.records} & set(EXPERIMENTS))
+        return {i: {"config": EXPERIMENTS[i].config.to_dict(), "provenance": EXPERIMENTS[i].provenance,
+                    "reported_as": EXPERIMENTS[i].reported_as} for i in ids}
+
     def write_structures(self) -> None:
+        """One table per experiment that ran (structures/<experiment>.txt): variants of one model name (MyNet's
+        hidden sizes, kernels, activations) each keep their own table."""
+        from .claims import EXPERIMENTS
         from .models import create_model, format_structure, structure_table
 
-        names = {r[0].config["model"]: r[0].config.get("model_args", {}) for r in self.records.values() if r}
-        for name, args in sorted(names.items()):
-            path = self.out / "structures" / f"{name}.txt"
+        done: set[str] = set()
+        for key, recs in sorted(self.records.items()):
+            exp_id = key.split(":", 1)[1]
+            exp = EXPERIMENTS.get(exp_id)
+            if exp is None or not recs or exp_id in done:
+                continue
+            done.add(exp_id)
+            config = exp.config
+            path = self.out / "structures" / f"{safe_name(exp_id)}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            model = create_model(name, **args)
-            path.write_text(format_structure(name, structure_table(model)) + "\n")
+            model = create_model(config.model, **config.model_args)
+            args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
+            path.write_text(format_structure(f"{exp_id}: {config.model}({args})", structure_table(model)) + "\n")
 
 
 def user_error(exc: BaseException) -> str | None:

@@ -11,14 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from .baseline import time_study_style_epoch
-from .config import LOGIT_MODELS, TrainConfig
+from .config import TrainConfig
 from .data import CIFAR10
 from .errors import ConfigError
-from .models import create_model
+from .models import create_model, model_info
 from .train import native_bf16, train
 
-# The study's batch sizes: 64 for section 1 (the MNIST example's default), 128 for the course template (2.x).
-BATCH_SIZE = {"MyNet": 64, "ResNet": 64, "VGGNet": 64, "VGG_A": 128, "VGG_A_BatchNorm": 128}
 
 
 def device_name(device: torch.device) -> str:
@@ -91,8 +89,9 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | N
     default_steps, default_batches = SAMPLE.get(device.type, SAMPLE["cuda"])
     steps = steps or default_steps
     study_batches = study_batches or default_batches
-    bs = BATCH_SIZE[name]
-    loss = "cross_entropy" if name in LOGIT_MODELS else "nll"
+    info = model_info(name)   # the study's batch size (32 in section 1, 128 in section 2) and the output kind
+    bs = info.study_batch_size
+    loss = "cross_entropy" if info.outputs == "logits" else "nll"
     per_class = max(1, steps * bs // 10)
     config = TrainConfig(model=name, optimizer="sgd", lr=0.01, momentum=0.9, loss=loss, batch_size=bs, epochs=2,
                          train_per_class=per_class, test_per_class=1, **settings)

@@ -25,7 +25,7 @@ def _study_values(claim) -> str:
     rows = [study.row(e.documented) for e in claim.experiments if e.documented]
     if not rows:
         return "(no number; figure)"
-    if claim.metric == "s_per_epoch":
+    if METRICS[claim.metric].timing:
         return " vs ".join(f"{r.s_per_epoch:.2f} s" for r in rows)
     return " vs ".join(f"{r.accuracy * 100:.2f}%" for r in rows)
 
@@ -38,30 +38,116 @@ def _s_per_epoch(result, claim) -> str:
     return f"{ours}\nstudy {theirs}" if theirs else ours
 
 
+def evidence(result: dict, claim) -> str:
+    """The numbers behind a verdict, never the word alone: n, the mean effect with its interval and the rule that
+    made it, and the claim's minimum effect. E.g. "n=3: +4.9 [+3.1, +6.7] pp (90% t-interval), margin 1 pp"."""
+    st = result.get("stats") or {}
+    n = st.get("n", len(result.get("a_values") or []))
+    relative = st.get("relative", claim.relative)
+    scale, unit = (100.0, "%") if relative else (METRICS[claim.metric].scale, METRICS[claim.metric].unit)
+
+    def num(x):
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:+.{_digits(x * scale)}f}"
+
+    margin = f"margin {claim.margin * scale:g}{unit}"
+    mean, lo, hi = st.get("mean_diff"), st.get("ci_low"), st.get("ci_high")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return f"n={n}: no effect measured; {margin}"
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return f"n={n}: {num(mean)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
+    level = f"{st.get('confidence', 0.9) * 100:g}%"
+    return f"n={n}: {num(mean)} [{num(lo)}, {num(hi)}]{unit} ({level} t-interval); {margin}"
+
+
+def _digits(x: float) -> int:
+    return 2 if x == 0 or abs(x) >= 1 else min(6, 2 - math.floor(math.log10(abs(x))))
+
+
+def study_reading(result: dict) -> str:
+    """The accuracy the study would have reported (its checkpoint rule or best epoch), per side, labelled."""
+    sr = (result.get("extra") or {}).get("study_reading")
+    if not sr:
+        return ""
+    a = [math.nan if v is None else v for v in sr["a"]]
+    b = [math.nan if v is None else v for v in sr["b"]]
+    return f"study's reading ({'/'.join(sorted(set(sr['reading'])))}): {_spread(a, 100)} vs {_spread(b, 100)}%"
+
+
 def results_table(results):
-    """A rich Table of claim results (ClaimResult objects or their dicts, e.g. from summary.json)."""
+    """A rich Table of claim results (ClaimResult objects or their dicts, e.g. from summary.json): per claim, the id
+    and verdict on the left (kept whole: no column competes with them), the evidence and numbers on the right."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_lines=True, expand=False)
-    for col in ("claim", "study", "measured (n seeds)", "verdict", "vs study", "s/epoch a / b", "plot"):
-        table.add_column(col, overflow="fold")
+    table.add_column("claim, verdict", no_wrap=True)
+    table.add_column(escape("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
     for res in results:
         r = res if isinstance(res, dict) else res.to_dict()
         claim = CLAIMS.get(r["claim_id"])
+        verdict = f"[{VERDICT_STYLE.get(r['verdict'], '')}]{escape(str(r['verdict']))}[/]" + (
+            " (smoke)" if r.get("profile") == "smoke" else "")
         if claim is None:
-            table.add_row(r["claim_id"], "?", "?", r["verdict"], "", "", r.get("plot") or "")
+            table.add_row(f"{escape(str(r['claim_id']))}\n{verdict}", "(a claim this bnbench does not know)")
             continue
         scale, unit = METRICS[claim.metric].scale, METRICS[claim.metric].unit
         a = [math.nan if v is None else v for v in r["a_values"]]
         b = [math.nan if v is None else v for v in r["b_values"]]
-        measured = f"{_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')} (n={len(a)})"
+        label = "final epoch " if METRICS[claim.metric].test_acc_reading else ""
+        lines = [escape(evidence(r, claim)),
+                 f"measured ({label}a vs b): {_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')}"]
+        if study_reading(r):
+            lines.append(study_reading(r))
         checks = "; ".join(d["check"] for d in r.get("documented") or []) or (
             "n/a at this scale" if any(e.documented for e in claim.experiments) else "no study number")
-        verdict = r["verdict"] + (" (smoke)" if r["profile"] == "smoke" else "")
-        table.add_row(f"{claim.id}\n[dim]{claim.sentence}[/dim]", _study_values(claim), measured,
-                      f"[{VERDICT_STYLE.get(r['verdict'], '')}]{verdict}[/]", checks, _s_per_epoch(r, claim),
-                      r.get("plot") or "")
+        lines.append(f"study: {_study_values(claim)}; check: {checks}")
+        lines.append("s/epoch a / b: " + _s_per_epoch(r, claim).replace("\n", ", "))
+        if r["verdict"] == "inconclusive" and r.get("reason"):
+            lines.append("[dim]why: " + escape(r["reason"].split(": ", 1)[-1]) + "[/dim]")
+        table.add_row(f"{claim.id}\n{verdict}", "\n".join(lines))
     return table
+
+
+def claim_rows(results) -> list[dict]:
+    """Plain rows of the claims table (for --format md / csv): id, profile, verdict, the evidence, both sides'
+    per-seed values, the study's reading where there is one, the study's values and the check against them."""
+    rows = []
+    for res in results:
+        r = res if isinstance(res, dict) else res.to_dict()
+        claim = CLAIMS.get(r["claim_id"])
+        if claim is None:
+            rows.append({"claim": r["claim_id"], "profile": r.get("profile", ""), "verdict": r["verdict"]})
+            continue
+        scale = METRICS[claim.metric].scale
+        per_seed = " vs ".join("/".join("n/a" if v is None or math.isnan(v) else f"{v * scale:.4g}" for v in r[k])
+                               for k in ("a_values", "b_values"))
+        rows.append({
+            "claim": claim.id, "profile": r.get("profile", ""), "verdict": r["verdict"], "evidence": evidence(r, claim),
+            "a, b per seed": per_seed, "study's reading": study_reading(r), "study": _study_values(claim),
+            "vs study": "; ".join(d["check"] for d in r.get("documented") or []),
+            "reason": r["reason"] if r["verdict"] == "inconclusive" else ""})
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_csv(rows: list[dict]) -> str:
+    import csv
+
+    buf = io.StringIO()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buf, fieldnames=cols)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def speed_table(rows):

@@ -213,8 +213,9 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
     model = build_model(config, device)
     loss_fn = loss_function(config.loss)
     why_not = graphs.eligibility(device, wanted=cuda_graphs, compile=config.compile, optimizer=config.optimizer,
-                                 hooks=bool(config.probe_every) or on_backward is not None,
-                                 deterministic=config.deterministic)
+                                 hooks=bool(config.probe_every) or on_backward is not None or config.track_grad_change,
+                                 deterministic=config.deterministic,
+                                 dropout=graphs.uses_dropout(model))
     optimizer = make_optimizer(config, model.parameters(), device, capturable=why_not is None)
     train_split, test_split = make_splits(config, data, device)
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16(device))
@@ -242,12 +243,27 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         hooks = [h for h in (probe, on_backward) if h is not None]
         on_backward = lambda *args: [h(*args) for h in hooks]  # noqa: E731
 
+    grad_change = None
+    if config.track_grad_change:   # the study's own 2.3 measurement: the last Linear layer's gradient, step to step
+        from .probes import last_linear
+
+        layer = last_linear(model)
+        if layer is None:
+            raise ConfigError(f"track_grad_change needs a Linear layer, and {config.model} has none")
+        grad_change = torch.full((total_steps,), float("nan"), device=device)
+        previous = torch.zeros_like(layer.weight, dtype=torch.float32)
+
     def eager_step(x, y):
         with autocast():
             out = forward(x)
         loss = loss_fn(out.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if grad_change is not None:
+            g = layer.weight.grad.float()
+            if step != first:          # no difference across an epoch boundary (the study's 390 per epoch)
+                grad_change[step] = torch.linalg.vector_norm(g - previous)
+            previous.copy_(g)
         if on_backward is not None:
             on_backward(step, model, x, y, loss_fn, optimizer)
         optimizer.step()
@@ -307,6 +323,8 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         record.env["cuda_graphs"] = graphed.describe()
     done = record.diverged_step + 1 if record.diverged else step
     record.step_loss = step_loss[:done].tolist()
+    if grad_change is not None:
+        record.step_grad_change = [None if math.isnan(v) else v for v in grad_change[:done].tolist()]
     if probe is not None:
         record.probes, record.probe_seconds = probe.results, probe.seconds
 

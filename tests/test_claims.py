@@ -1,5 +1,6 @@
 """The study's tables as data, the claims registry, and how a claim is decided from its runs."""
 import json
+import math
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_every_claim_the_issue_names_is_registered():
 
 def test_profiles_scale_the_study_down_and_overrides_apply():
     full = get_profile("full")
-    assert full.seeds == 3 and full.documented_check and not PROFILES["smoke"].verdicts
+    assert full.seeds >= 5 and full.documented_check and not PROFILES["smoke"].verdicts
     cfg = scaled_config(EXPERIMENTS["2.1/vgg-a"].config, full, "2.1", seed=1)
     assert (cfg.epochs, cfg.train_per_class, cfg.seed) == (20, None, 2021)
     smoke = with_overrides(get_profile("smoke"), epochs=3, seeds=2, subset=0)
@@ -105,6 +106,88 @@ def test_documented_check_reports_the_deviation():
     checks = {d["what"]: d["check"] for d in res.documented}
     assert checks["1.1/hidden-500"] == "reproduced"                   # 70.0 vs 70.13
     assert checks["1.1/base-nll"] == "deviates (-6.0 pp)"             # 61.55 vs 67.55
+    assert checks["effect a - b"] == "deviates (+5.9 pp)"             # +8.45 vs the study's +2.58
+
+
+def test_the_effect_check_catches_a_reversed_effect_that_both_sides_pass():
+    """Each side within 3 points of the study, and the effect within 3 points of the study's (-0.3 vs +2.58), yet
+    a - b points the other way: the effect check says so."""
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.689)] * 3, CLAIM.b[0].id: [fake(0.692)] * 3},
+                   profile_name="full", documented=True)
+    checks = {d["what"]: d["check"] for d in res.documented}
+    assert checks["1.1/hidden-500"] == checks["1.1/base-nll"] == "reproduced"
+    assert checks["effect a - b"].startswith("deviates")
+
+
+def _epochs(*pairs):
+    return [{"epoch": i + 1, "steps": 10, "images": 100, "train_time_s": 1.0, "images_per_s": 100.0,
+             "train_loss": 1.0, "train_acc": 0.5, "test_loss": loss, "test_acc": acc}
+            for i, (loss, acc) in enumerate(pairs)]
+
+
+def test_the_study_reading_of_accuracy_final_best_and_checkpoint():
+    rec = fake(0.5)
+    # epoch 3 has the best accuracy but not the lowest loss; epoch 4 improves both again, epoch 5 neither
+    rec.epochs = _epochs((1.0, 0.50), (0.9, 0.55), (0.95, 0.70), (0.85, 0.71), (0.80, 0.60))
+    assert rec.reported_test_acc("final") == 0.60
+    assert rec.reported_test_acc("best") == 0.71
+    assert rec.reported_test_acc("checkpoint") == 0.71
+    rec.epochs = _epochs((1.0, 0.50), (0.9, 0.55), (0.95, 0.70), (0.92, 0.69))
+    assert rec.reported_test_acc("checkpoint") == 0.55       # epoch 3's loss rose: no checkpoint after epoch 2
+    assert rec.to_dict()["summary"]["checkpoint_test_acc"] == 0.55
+
+
+def test_the_documented_check_uses_the_study_reading_and_the_verdict_the_final_epoch():
+    a, b = fake(0.5), fake(0.5)
+    a.epochs = _epochs((1.0, 0.60), (0.9, 0.70), (1.2, 0.64))   # checkpoint 0.70, final 0.64
+    b.epochs = _epochs((1.0, 0.60), (0.9, 0.67), (1.2, 0.61))
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [a] * 2, CLAIM.b[0].id: [b] * 2}, profile_name="full", documented=True)
+    assert res.a_values == [0.64, 0.64]
+    measured = {d["what"]: d["measured"] for d in res.documented}
+    assert measured["1.1/hidden-500"] == pytest.approx(0.70) and measured["1.1/base-nll"] == pytest.approx(0.67)
+    assert res.extra["study_reading"]["a"] == [0.70, 0.70]
+
+
+def test_every_experiment_runs_the_published_recipe_and_says_where_each_setting_comes_from():
+    """Every setting of every experiment has a provenance, and wherever it is the published source's, the value is
+    the published one (study.SECTION_1 / SECTION_2 / SANTURKAR): a drifting default fails here."""
+    import dataclasses
+
+    from bnbench.claims import _setting_value
+    from bnbench.config import TrainConfig
+
+    tables = {"1.1": study.SECTION_1, "1.2": study.SECTION_1, "2.1": study.SECTION_2, "2.2": study.SECTION_2,
+              "2.3": study.SANTURKAR}
+    sources = (study.STUDY_CODE, study.REPORT, study.TEMPLATE, study.PAPER, study.EXECUTION)
+    for e in EXPERIMENTS.values():
+        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model_args"}
+        names |= {f"model_args.{k}" for k in e.config.model_args}
+        assert names <= set(e.provenance), (e.id, names - set(e.provenance))
+        for key, source in e.provenance.items():
+            assert source in sources or source.startswith("assumption: ") and len(source) > 20, (e.id, key, source)
+        for key, setting in tables[e.section].items():
+            if key not in e.provenance:
+                assert key == "model_args.dropout" and e.config.model != "MyNet", (e.id, key)
+                continue
+            if e.provenance[key] == setting.source:
+                assert _setting_value(e.config, key) == setting.value, (e.id, key)
+        assert e.config.epochs == study.EPOCHS[e.section].value
+
+
+def test_the_published_settings_are_the_study_codes():
+    """Transcribed from report.md, "The study's published code"; pinned here so the table itself cannot drift."""
+    s1 = {k: v.value for k, v in study.SECTION_1.items()}
+    assert (s1["batch_size"], s1["lr"], s1["momentum"], s1["weight_decay"], s1["model_args.dropout"]) == \
+        (32, 0.03, 0.5, 1e-3, 0.5)
+    assert study.SECTION_1["lr"].source == study.STUDY_CODE
+    s2 = {k: v.value for k, v in study.SECTION_2.items()}
+    assert (s2["optimizer"], s2["lr"], s2["batch_size"], s2["loss"], s2["seed"]) == ("adam", 1e-3, 128, "cross_entropy", 2020)
+    assert {k: v.value for k, v in study.EPOCHS.items()} == {"1.1": 50, "1.2": 100, "2.1": 20, "2.2": 20, "2.3": 39}
+    assert study.SANTURKAR["precision"].value == "fp32"
+    assert EXPERIMENTS["1.1/base-nll"].config.model_args == {"hidden": 100, "dropout": 0.5}
+    assert EXPERIMENTS["1.1/adagrad"].provenance["lr"].startswith("assumption: ")
+    assert {e.reported_as for e in EXPERIMENTS.values() if e.section in ("1.1", "1.2")} == {"checkpoint"}
+    assert {e.reported_as for e in EXPERIMENTS.values() if e.section == "2.1"} == {"best"}
 
 
 def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
@@ -122,7 +205,10 @@ def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
     summary = json.loads(session.finish().read_text())
     assert [c["claim_id"] for c in summary["claims"]] == ["1.1/relu-beats-tanh", "1.1/hidden-500-beats-100"]
     assert not summary["partial"] and (tmp_path / "plots" / "documented.png").exists()
-    assert any(p.name.startswith("MyNet") for p in (tmp_path / "structures").iterdir())
+    # one structure table per experiment: the variants of MyNet do not overwrite each other's
+    tables = {p.name: p.read_text() for p in (tmp_path / "structures").iterdir()}
+    assert set(tables) == {"1.1_hidden-500.txt", "1.1_tanh.txt", "1.1_base-nll.txt"}
+    assert "activation='tanh'" in tables["1.1_tanh.txt"] and "657,220" in tables["1.1_hidden-500.txt"]
 
 
 def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch):
@@ -171,8 +257,9 @@ def test_probe_claims_use_only_points_past_chance_and_refuse_a_side_that_never_g
     stuck = _probed([2.30, 2.30, 2.29, 2.10, 2.00], grad_change=0.1)   # tiny gradients: would look "predictive"
     res = evaluate(claim, {claim.a[0].id: [learning] * 2, claim.b[0].id: [stuck] * 2}, profile_name="quick")
     assert res.verdict == "inconclusive" and "not comparable" in res.reason and "1 of 5" in res.reason
-    # the first probe point (at ln 10) does not count in the statistic
-    assert res.a_values == [1.0, 1.0] and res.extra["probe_points_past_chance"] == [[4, 4], [1, 1]]
+    # the first probe point (at ln 10) does not count; with one step past chance on side b, no paired statistic
+    assert res.extra["probe_points_past_chance"] == [[4, 4], [1, 1]]
+    assert all(math.isnan(v) for v in res.a_values + res.b_values)
 
 
 def test_band_claims_refuse_a_side_whose_best_learning_rate_never_left_chance():
@@ -198,3 +285,52 @@ def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monke
         session._data = synthetic_cifar(n_train=200, n_test=50, seed=2)
         session.run(EXPERIMENTS["1.1/hidden-500"], tiny, 0)
     assert seen == [True, False]
+
+
+def _grad_tracked(scale, steps=12, per_epoch=4):
+    rec = fake(0.5, steps=steps)
+    rec.epochs = [dict(rec.epochs[0], steps=per_epoch)]
+    rec.step_grad_change = [None if i % per_epoch == 0 else scale * (1 + 0.01 * i) for i in range(steps)]
+    return rec
+
+
+def test_the_study_2_3_measurement_is_a_claim_decided_from_the_band_runs():
+    claim = CLAIMS["2.3/bn-last-layer-grad-change-smaller"]
+    assert claim.experiments == tuple(EXPERIMENTS[k] for k in EXPERIMENTS if k.startswith("2.2/vgg-a-bn")) + \
+        tuple(EXPERIMENTS[k] for k in EXPERIMENTS if k.startswith("2.2/vgg-a-lr"))
+    assert all(e.config.track_grad_change for e in claim.experiments)
+    records = {e.id: [_grad_tracked(0.4 + 0.01 * s) for s in range(3)] for e in claim.a}
+    records |= {e.id: [_grad_tracked(1.0 + 0.02 * s) for s in range(3)] for e in claim.b}
+    res = evaluate(claim, records, profile_name="quick")
+    assert res.verdict == "supported", res.reason
+    # the epochs' first steps (None: no difference across an epoch boundary) are left out of the band
+    from bnbench.claims import grad_band
+
+    lo, hi = grad_band([_grad_tracked(1.0)] * 4)
+    assert len(lo) == 9 and hi[0] == pytest.approx(1.01)
+    # runs without the measurement are not comparable, not silently zero
+    bare = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
+    assert "not comparable" in evaluate(claim, bare, profile_name="quick").reason
+
+
+def test_probe_claims_pair_the_two_networks_by_step():
+    """Side a's probes past chance at steps 30..150, side b's only from step 90 on: both medians are taken over
+    steps 90..150, so an early-training value of a (large, here 9.0) does not enter the comparison."""
+    claim = CLAIMS["2.3/bn-gradients-more-predictive"]
+    a = _probed([1.9, 1.8, 1.7, 1.6, 1.5, 1.4], grad_change=1.0)
+    for p in a.probes[:3]:
+        p["grad_change"] = [9.0, 9.0]
+    b = _probed([2.3, 2.3, 2.3, 1.9, 1.8, 1.7], grad_change=2.0)
+    res = evaluate(claim, {claim.a[0].id: [a] * 2, claim.b[0].id: [b] * 2}, profile_name="quick")
+    assert res.a_values == [1.0, 1.0] and res.b_values == [2.0, 2.0]
+
+
+def test_a_timing_claim_is_decided_from_the_interleaved_timing():
+    claim = CLAIMS["2.1/bn-costs-time"]
+    runs = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
+    timings = [{"a_s_per_step_median": 1.10 + 0.001 * s, "b_s_per_step_median": 1.0, "ratio_median": 1.10}
+               for s in range(3)]
+    res = evaluate(claim, runs, profile_name="quick", timings=timings, documented=True)
+    assert res.a_values == [1.10, 1.101, 1.102] and res.verdict == "supported", res.reason
+    assert res.documented[0]["measured"] == pytest.approx(0.10)
+    assert "no interleaved timing" in evaluate(claim, runs, profile_name="quick").reason

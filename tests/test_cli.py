@@ -105,3 +105,21 @@ def test_report_opens_in_a_headless_browser(tmp_path):
                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (run / "report.html").as_uri()],
                          capture_output=True, text=True, timeout=60).stdout
     assert "<table>" in dom and "1.1/hidden-500-beats-100" in dom and "data:image/png;base64," in dom
+
+
+def test_power_prints_the_table_by_seed_count(capsys):
+    assert main(["power", "--sims", "4000"]) == 0
+    out = capsys.readouterr().out
+    assert "0.7 x the minimum effect" in out and "paired t" in out
+    rows = {int(line.split()[0]): [float(x.rstrip("%")) for x in line.split()[1:]]
+            for line in out.splitlines() if line.strip() and line.split()[0].isdigit()}
+    assert sorted(rows) == [2, 3, 5, 8, 10]
+    for n, (fp, p1, p2, c0, c1, c2) in rows.items():
+        assert fp <= 5.0 + 1.5 and c1 <= 5.0 + 1.5        # the rule's error rates, with Monte-Carlo slack
+        assert fp <= p1 <= p2 and p1 <= 55.0
+    assert rows[2][2] < 60.0 and rows[10][2] > 99.0      # 2x the margin: rarely found with 2 seeds, always with 10
+    assert main(["power", "--sd", "2", "--n", "3", "--kind", "equivalent", "--sims", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "'equivalent'" in out and "2 x the minimum effect" in out
+    assert main(["power", "--sd", "0"]) == 2
+    assert "SD" in capsys.readouterr().err

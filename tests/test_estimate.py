@@ -9,7 +9,8 @@ from bnbench.errors import BnbenchError
 from bnbench.estimate import EVAL_COST, PROBE_OVERHEAD, estimate, format_duration
 from bnbench.profiles import get_profile
 
-SPEEDS = {"MyNet": 4000.0, "ResNet": 1600.0, "VGGNet": 200.0, "VGG_A": 400.0, "VGG_A_BatchNorm": 400.0}
+SPEEDS = {"MyNet": 4000.0, "ResNet": 1600.0, "ResNet_Projection": 1500.0, "VGGNet": 200.0, "VGG_A": 400.0,
+          "VGG_A_BatchNorm": 400.0}
 
 
 def _rows(profile, speeds=SPEEDS):
@@ -18,11 +19,12 @@ def _rows(profile, speeds=SPEEDS):
 
 def test_full_profile_by_hand():
     rows = _rows("full")
-    # 2.1: VGG_A with and without BN, 3 seeds, 20 epochs of 50,000 images at 400 images/s, evaluated every epoch
+    # 2.1: VGG_A with and without BN, 5 seeds, 20 epochs of 50,000 images at 400 images/s, evaluated every epoch,
+    # plus per seed the interleaved timing of bn-costs-time: (14 rounds x 1 step + 2 warm-up) steps of 128 a side
     r = rows["2.1"]
-    assert r.runs == 6 and r.train_images == 6 * 20 * 50_000
-    assert r.seconds == pytest.approx(6 * 20 * (50_000 + 10_000 * EVAL_COST) / 400)
-    # every section of the study, 3 seeds each
+    assert r.runs == 10 and r.train_images == 10 * 20 * 50_000
+    assert r.seconds == pytest.approx(10 * 20 * (50_000 + 10_000 * EVAL_COST) / 400 + 5 * 2 * 16 * 128 / 400)
+    # every section of the study, 5 seeds each
     assert set(rows) == {"1.1", "1.2", "2.1", "2.2", "2.3"}
     assert rows["1.2"].models == ("ResNet", "VGGNet")
     # probing is paid for on 2.3 only
@@ -33,7 +35,7 @@ def test_time_scales_inversely_with_speed_and_seeds_add_runs():
     slow, fast = _rows("quick"), _rows("quick", {k: 2 * v for k, v in SPEEDS.items()})
     for s in slow:
         assert fast[s].seconds == pytest.approx(slow[s].seconds / 2)
-    assert _rows("full")["1.1"].runs == 3 * _rows("smoke")["1.1"].runs
+    assert _rows("full")["1.1"].runs == 5 * _rows("smoke")["1.1"].runs
 
 
 def test_missing_models_are_named():
@@ -58,7 +60,7 @@ def _speed_summary(path, models=SPEEDS, device="cpu"):
 def test_estimate_command(tmp_path, capsys):
     assert main(["estimate", _speed_summary(tmp_path / "ok")]) == 0
     out = capsys.readouterr().out
-    assert "full profile (3 seeds) on Test CPU, 2 cores (cpu)" in out and "total" in out
+    assert "full profile (5 seeds) on Test CPU, 2 cores (cpu)" in out and "total" in out
     # the summary of a speed run shows the same estimate under its per-model table
     assert main(["summary", str(tmp_path / "ok")]) == 0
     assert "estimated wall time of the full profile" in capsys.readouterr().out

@@ -71,7 +71,7 @@ def fake_cuda(monkeypatch):
     return use
 
 
-CFG = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=3, batch_size=50)
+CFG = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, momentum=0.9, epochs=3, batch_size=50)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -134,6 +134,7 @@ def test_a_run_on_the_cpu_says_graphs_were_off(synthetic):
     ({"hooks": True}, "off (probes run Python"),
     ({"optimizer": "adagrad"}, "off (adagrad has no capturable implementation)"),
     ({"deterministic": True}, "off (deterministic"),
+    ({"dropout": True}, "off (dropout"),
 ])
 def test_when_graphs_do_not_apply(kw, why):
     base = dict(wanted=True, compile=False, optimizer="sgd", hooks=False, deterministic=False)
@@ -160,3 +161,11 @@ def test_agreement_error():
     shared = torch.randn(10, generator=g) * 100
     assert graphs._agreement_error(shared + 0.1 * other, shared + 0.1 * a) > 0.5
     assert not graphs._agreement_error(a, torch.full_like(a, float("nan"))) <= graphs.AGREEMENT_TOL
+
+
+def test_a_model_with_dropout_stays_eager(synthetic, fake_cuda):
+    """The study's MyNet has Dropout(0.5): a replay draws masks the eager self-check cannot match, so such a run
+    is not graphed at all rather than graphed unchecked."""
+    made = fake_cuda(ReplayByCalling())
+    rec = train(CFG.replace(epochs=1, model_args={"dropout": 0.5}), synthetic)
+    assert rec.env["cuda_graphs"].startswith("off (dropout") and made == []

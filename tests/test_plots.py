@@ -160,3 +160,47 @@ def test_plot_probe_metric(tmp_path):
                                        "Gradient predictiveness"))
     _check_png(plots.plot_probe_metric(tmp_path / "beta.png", series, "effective beta-smoothness",
                                        "beta-smoothness", log=False))
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_band_with_the_study_overlay(tmp_path, monkeypatch):
+    steps = np.arange(5 * 391)
+    base = 2.3 * np.exp(-steps / 800) + 0.1
+    bands = {"VGG_A_BatchNorm": {"steps": steps, "min_curve": base * 0.5, "max_curve": base * 0.8,
+                                 "lrs": [1e-3, 2e-3, 1e-4, 5e-4]},
+             "VGG_A": {"steps": steps, "min_curve": base * 0.8, "max_curve": base * 1.3}}
+    study = {"VGG_A_BatchNorm": {"epoch_steps": [0, 391, 782, 1173, 1564, 1955],      # n + 1 edges
+                                 "min": [1.1, 0.7, 0.5, 0.36, 0.24], "max": [1.7, 1.1, 0.8, 0.66, 0.55]},
+             "VGG_A": {"epoch_steps": [0, 391, 782, 1173, 1564],                      # n epoch starts
+                       "min": [1.6, 1.1, 0.8, 0.6, 0.5], "max": [2.0, 1.5, 1.3, 1.1, 0.95]}}
+    seen = {}
+    real_save = plots._save
+
+    def spy(fig, path):
+        seen["legend"] = _legend_texts(fig)
+        seen["title"] = fig.axes[0].get_title()
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    _check_png(plots.plot_band(tmp_path / "band_study.png", bands, study=study))
+    label = "study (published curve, per-epoch mean)"
+    assert f"VGG_A_BatchNorm: {label}" in seen["legend"] and f"VGG_A: {label}" in seen["legend"]
+    assert any(t.startswith("VGG_A: measured") for t in seen["legend"])
+    assert "measured" in seen["title"] and "study" in seen["title"]
+
+    _check_png(plots.plot_band(tmp_path / "band_plain.png", bands))          # default: today's figure
+    assert not any("study" in t or "measured" in t for t in seen["legend"])
+    assert "study" not in seen["title"]
+
+
+def test_plot_band_study_overlay_from_the_packaged_curves(tmp_path):
+    from bnbench.study_curves import load
+    curves = load()
+    steps = np.arange(3 * 391)
+    base = 2.3 * np.exp(-steps / 800) + 0.1
+    bands = {"VGG_A": {"steps": steps, "min_curve": base * 0.8, "max_curve": base * 1.3}}
+    _check_png(plots.plot_band(tmp_path / "band_packaged.png", bands, study={"VGG_A": curves.overlay("loss", False, 3)}))
+    _check_png(plots.plot_band(tmp_path / "band_study_only.png", {}, study={"VGG_A": curves.overlay("loss", False)}))

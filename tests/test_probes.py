@@ -112,7 +112,7 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_probe_restores_model_and_optimizer_bitwise(mode):
     torch.manual_seed(0)
-    model = create_model("MyNet")
+    model = create_model("MyNet", dropout=0.0)   # the probes are for VGG_A, which has no dropout
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
     loss_fn = nn.functional.nll_loss
@@ -136,14 +136,14 @@ def test_probe_restores_model_and_optimizer_bitwise(mode):
 
 
 def test_probe_requires_gradients():
-    model = create_model("MyNet")
+    model = create_model("MyNet", dropout=0.0)   # the probes are for VGG_A, which has no dropout
     with pytest.raises(ValueError, match="p.grad"):
         probe_direction(model, torch.randn(2, 3, 32, 32), torch.zeros(2, dtype=torch.long),
                         nn.functional.nll_loss, lr=0.1)
 
 
 def test_training_trajectory_is_bit_identical_with_probe():
-    config = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=64, deterministic=True,
+    config = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, momentum=0.9, epochs=1, batch_size=64, deterministic=True,
                          seed=3, channels_last=False, precision="fp32")
     data = synthetic_cifar(640, 100)
 

@@ -118,7 +118,8 @@ def test_devices():
 
 
 def test_probing_through_the_config_uses_the_trainers_precision(synthetic):
-    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=1, batch_size=50, probe_every=5)
+    cfg = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, momentum=0.9, epochs=1, batch_size=50,
+                      probe_every=5)
     rec = train(cfg, synthetic)
     assert [p["step"] for p in rec.probes] == [0, 5, 10, 15]
     for p in rec.probes:   # the probe's loss at w_t is the loss the trainer recorded for that step
@@ -192,3 +193,39 @@ def test_cuda_graph_run_matches_the_eager_run(synthetic, model, optimizer):
     assert eager.env["cuda_graphs"] == "off (turned off)"
     assert torch.allclose(torch.tensor(graphed.step_loss[:10]), torch.tensor(eager.step_loss[:10]), rtol=2e-2)
     assert graphed.final_test_acc > 0.8 and abs(graphed.final_test_acc - eager.final_test_acc) < 0.05
+
+
+def test_the_study_2_3_measurement_last_layer_gradient_change_per_step(synthetic):
+    """||g(t) - g(t-1)|| of the last Linear layer's weight gradient at every step but each epoch's first (the study's
+    390 differences an epoch), measured without touching the trajectory."""
+    cfg = TrainConfig(model="MyNet", lr=0.05, momentum=0.9, epochs=2, batch_size=100, deterministic=True, seed=3)
+    plain, tracked = train(cfg, synthetic), train(cfg.replace(track_grad_change=True), synthetic)
+    assert tracked.step_loss == plain.step_loss and plain.step_grad_change == []
+    g = tracked.step_grad_change
+    assert len(g) == tracked.steps == 20
+    assert [i for i, v in enumerate(g) if v is None] == [0, 10]
+    assert all(v > 0 and math.isfinite(v) for v in g if v is not None)
+    # the hash of a config without the new setting is the hash it had before the setting existed
+    assert "track_grad_change" not in __import__("json").dumps(
+        {k: v for k, v in cfg.to_dict().items() if k != "track_grad_change"})
+    assert cfg.hash != cfg.replace(track_grad_change=True).hash
+
+
+def test_the_gradient_change_is_the_norm_of_consecutive_gradients(synthetic):
+    """Recompute one step's value by hand: replay the first two steps and difference their gradients."""
+    from bnbench.train import build_model, loss_function, make_splits
+
+    cfg = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, epochs=1, batch_size=100,
+                      deterministic=True, seed=3, precision="fp32", channels_last=False, track_grad_change=True)
+    rec = train(cfg, synthetic)
+    model = build_model(cfg, torch.device("cpu"))
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    split, _ = make_splits(cfg, synthetic, torch.device("cpu"))
+    batches = split.batches(cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    grads = []
+    for _, (x, y) in zip(range(2), batches):
+        opt.zero_grad()
+        loss_function(cfg.loss)(model(x), y).backward()
+        grads.append(model.classifier.fc2.weight.grad.clone())
+        opt.step()
+    assert rec.step_grad_change[1] == pytest.approx(float((grads[1] - grads[0]).norm()), rel=1e-5)

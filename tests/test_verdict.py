@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bnbench.errors import ConfigError
-from bnbench.stats import (CONFIDENCE, KINDS, Verdict, bootstrap_ci, decide,
-                           paired_differences)
+from bnbench.stats import (ALPHA, CONFIDENCE, KINDS, RULE, Verdict, decide,
+                           paired_differences, pooled_variance, power_table, t_quantile, welch_interval)
 
 FAST = settings(deadline=None, max_examples=50)
 
@@ -190,14 +190,30 @@ def test_reason_uses_scale_and_unit():
     v = decide(a, b, "greater", 0.01, unit=" pp", scale=100)
     assert v.verdict == "supported"
     assert "mean difference +2.3" in v.reason
-    assert "1.00 pp" in v.reason and f"{CONFIDENCE:.0%} CI [+" in v.reason
+    assert "1.00 pp" in v.reason and f"{CONFIDENCE:.0%} t-interval [+" in v.reason
+    assert "one-sided 95% bounds" in v.reason and "over 5 seeds" in v.reason and "df=4" in v.reason
 
 
-def test_two_seeds_note_directional():
+def test_two_seeds_note_names_the_large_t_quantile():
     v = decide([0.9, 0.91], [0.8, 0.8], "greater", 0.01)
-    assert v.n == 2
-    assert "range of the two differences" in v.reason
-    assert v.ci_low == pytest.approx(0.1) and v.ci_high == pytest.approx(0.11)
+    assert v.n == 2 and v.df == 1
+    q = t_quantile(1)
+    assert q == pytest.approx(6.3138, abs=1e-4)
+    assert "6.31" in v.reason and "1 df" in v.reason and "large, consistent" in v.reason
+    assert "range" not in v.reason
+    # mean 0.105, SD 0.00707, SE 0.005
+    assert v.ci_low == pytest.approx(0.105 - q * 0.005) and v.ci_high == pytest.approx(0.105 + q * 0.005)
+    assert v.verdict == "supported"
+    assert "t quantile" not in decide([0.9, 0.91, 0.93], [0.8, 0.8, 0.8], "greater", 0.01).reason
+
+
+def test_two_consistent_seeds_no_longer_enough_for_a_small_effect():
+    # differences +0.02 and +0.03: both above a 0.01 margin, but at 1 df the lower bound is
+    # 0.025 - 6.31 * 0.005 < 0, so this is not separated from noise
+    v = decide([0.82, 0.83], [0.80, 0.80], "greater", 0.01)
+    assert v.verdict == "inconclusive", v.reason
+    assert v.ci_low < 0 < v.ci_high
+    assert "noise" in v.reason
 
 
 def test_verdict_is_frozen():
@@ -207,26 +223,170 @@ def test_verdict_is_frozen():
         v.verdict = "supported"  # type: ignore[misc]
 
 
-# -- bootstrap_ci ------------------------------------------------------------------------------------
+# -- the t-interval ----------------------------------------------------------------------------------
 
 @FAST
-@given(diffs=st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=2, max_size=10),
-       seed=st.integers(0, 1000))
-def test_bootstrap_ci_seeded_and_brackets_mean(diffs, seed):
+@given(diffs=st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=2, max_size=10))
+def test_bounds_are_the_paired_t_interval(diffs):
+    from scipy import stats as sst
+
     d = np.array(diffs)
-    lo, hi = bootstrap_ci(d, seed=seed)
-    assert (lo, hi) == bootstrap_ci(d.copy(), seed=seed)
-    m = float(np.mean(d))
-    tol = 1e-12
-    assert lo - tol <= m <= hi + tol
-    assert d.min() - tol <= lo <= hi <= d.max() + tol
+    v = decide(d, np.zeros_like(d), "greater", 0.0)
+    n = d.size
+    if np.all(d == d[0]):
+        assert v.ci_low == v.ci_high == v.mean_diff == d[0]
+        return
+    m, se = d.mean(), d.std(ddof=1) / math.sqrt(n)
+    q = sst.t.ppf(1 - ALPHA, n - 1)
+    tol = 1e-9
+    assert v.mean_diff == pytest.approx(m, abs=tol)
+    assert v.ci_low == pytest.approx(m - q * se, abs=tol) and v.ci_high == pytest.approx(m + q * se, abs=tol)
+    assert v.ci_low - tol <= v.mean_diff <= v.ci_high + tol
+    assert v.df == n - 1 and v.confidence == CONFIDENCE == pytest.approx(0.90)
 
 
-def test_bootstrap_ci_small_and_degenerate():
-    assert all(math.isnan(x) for x in bootstrap_ci([0.3]))
-    assert all(math.isnan(x) for x in bootstrap_ci([]))
-    assert bootstrap_ci([0.1, 0.1, 0.1]) == (0.1, 0.1)
-    assert bootstrap_ci([0.0] * 5) == (0.0, 0.0)
+def test_zero_spread_collapses_to_the_point():
+    for diffs in ([0.1, 0.1, 0.1], [0.0] * 5, [-0.03, -0.03]):
+        b = np.full(len(diffs), 0.5)
+        v = decide(b + np.array(diffs), b, "greater", 0.0)
+        assert v.ci_low == v.ci_high == v.mean_diff == pytest.approx(diffs[0], abs=1e-15)
+    # deterministic runs: identical differences decide from the point itself
+    b = np.array([0.5, 0.6, 0.7])
+    assert decide(b + 0.25, b, "greater", 0.125).verdict == "supported"
+    assert decide(b + 0.25, b, "less", 0.125).verdict == "contradicted"
+    assert decide(b + 0.25, b, "equivalent", 0.5).verdict == "supported"
+
+
+def test_verdict_carries_rule_margin_and_level():
+    v = decide([0.9, 0.91, 0.93], [0.8, 0.8, 0.8], "greater", 0.01)
+    assert (v.margin, v.confidence, v.rule, v.df, v.relative) == (0.01, CONFIDENCE, RULE, 2.0, False)
+    assert "one-sided 5%" in v.rule
+    r = decide([1.1, 1.2, 1.3], [1.0, 1.1, 1.2], "greater", 0.02, relative=True)
+    assert r.relative is True and r.margin == 0.02
+
+
+# -- relative claims: log ratios ---------------------------------------------------------------------
+
+def test_relative_claims_use_log_ratios_and_report_percent():
+    b = np.array([10.0, 11.0, 12.0, 9.0])
+    ratios = np.array([1.5, 1.2, 1.9, 1.4])
+    v = decide(ratios * b, b, "greater", 0.05, relative=True)
+    logs = np.log(ratios)
+    m, se = logs.mean(), logs.std(ddof=1) / 2
+    q = t_quantile(3)
+    assert v.mean_diff == pytest.approx(math.expm1(m))            # geometric mean change
+    assert v.mean_diff != pytest.approx(ratios.mean() - 1)        # not the arithmetic mean of ratios
+    assert v.ci_low == pytest.approx(math.expm1(m - q * se)) and v.ci_high == pytest.approx(math.expm1(m + q * se))
+    assert v.differences == pytest.approx(tuple(ratios - 1))
+    assert f"{math.expm1(m) * 100:+.2f}%" in v.reason and "log ratios" in v.reason
+
+
+def test_relative_margins_translate_to_log_scale():
+    b = np.array([2.0, 3.0, 4.0])
+    # "greater by 100%" (a doubling): log ratio >= log 2
+    assert decide(b * np.array([2.3, 2.4, 2.35]), b, "greater", 1.0, relative=True).verdict == "supported"
+    assert decide(b * np.array([1.5, 1.6, 1.55]), b, "greater", 1.0, relative=True).verdict == "contradicted"
+    # "less by 50%": log ratio <= log 0.5
+    assert decide(b * np.array([0.45, 0.46, 0.44]), b, "less", 0.5, relative=True).verdict == "supported"
+    v = decide(b * np.array([0.6, 0.61, 0.59]), b, "less", 0.5, relative=True)
+    assert v.verdict == "contradicted" and "-50.00%" in v.reason
+    # "equivalent within 10%": ratios 0.99..1.01 inside (log 0.9, log 1.1)
+    assert decide(b * np.array([0.99, 1.01, 1.0]), b, "equivalent", 0.1, relative=True).verdict == "supported"
+
+
+@pytest.mark.parametrize("kind", ["less", "equivalent"])
+def test_relative_margin_of_one_or_more_is_refused_for_less_and_equivalent(kind):
+    with pytest.raises(ConfigError):
+        decide([1.0, 2.0], [2.0, 3.0], kind, 1.0, relative=True)
+    decide([1.0, 2.0], [2.0, 3.0], "greater", 1.5, relative=True)   # fine: a/b >= 2.5
+    decide([1.0, 2.0], [2.0, 3.0], kind, 1.0)                        # fine: absolute
+
+
+@pytest.mark.parametrize("a,b", [([1.0, -2.0, 3.0], [1.0, 2.0, 3.0]), ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0])])
+def test_relative_non_positive_value_is_inconclusive(a, b):
+    v = decide(a, b, "greater", 0.05, relative=True)
+    assert v.verdict == "inconclusive"
+    assert "log ratio" in v.reason and "seed pair 2 of 3" in v.reason
+    assert math.isnan(v.ci_low) and math.isnan(v.ci_high)
+
+
+# -- pooled variance -----------------------------------------------------------------------------------
+
+def test_pooled_variance_formula():
+    vecs = [[0.01, 0.02, 0.0], [0.005, 0.015], [0.3]]
+    var, df = pooled_variance(vecs)
+    ss = sum(float(np.sum((np.array(v) - np.mean(v)) ** 2)) for v in vecs[:2])
+    assert df == 3 and var == pytest.approx(ss / 3)
+    assert pooled_variance(vecs).k == 2
+    with pytest.raises(ConfigError):
+        pooled_variance([[0.1], [0.2]])
+    with pytest.raises(ConfigError):
+        pooled_variance([[0.1, float("nan")]])
+
+
+def test_decide_with_pooled_variance_uses_its_se_and_df():
+    vecs = [[0.01, 0.02, 0.0, 0.012], [0.005, 0.015, 0.01], [0.0, 0.02]]
+    pooled = pooled_variance(vecs)
+    var, df = pooled
+    a, b = [0.82, 0.845], [0.80, 0.80]
+    v = decide(a, b, "greater", 0.01, pooled=pooled)
+    q = t_quantile(df)
+    se = math.sqrt(var / 2)
+    assert v.df == df == 6
+    assert v.ci_low == pytest.approx(0.0325 - q * se) and v.ci_high == pytest.approx(0.0325 + q * se)
+    assert "pooled SD over 3 comparisons, df=6" in v.reason
+    assert v.verdict == "supported"
+    # without pooling the same two seeds (1 df) are not enough
+    assert decide(a, b, "greater", 0.01).verdict == "inconclusive"
+    # a plain (variance, df) tuple works too
+    assert decide(a, b, "greater", 0.01, pooled=(var, df)).ci_low == pytest.approx(v.ci_low)
+    for bad in [(-1.0, 3), (0.1, 0), (float("nan"), 3), "x"]:
+        with pytest.raises(ConfigError):
+            decide(a, b, "greater", 0.01, pooled=bad)
+
+
+# -- Welch interval (unpaired) -------------------------------------------------------------------------
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats as sst
+
+    old, new = [0.70, 0.72, 0.69, 0.71], [0.74, 0.73, 0.78]
+    delta, lo, hi = welch_interval(old, new)
+    ci = sst.ttest_ind(new, old, equal_var=False).confidence_interval(confidence_level=CONFIDENCE)
+    assert delta == pytest.approx(np.mean(new) - np.mean(old))
+    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+
+
+def test_welch_interval_small_and_degenerate():
+    assert all(math.isnan(x) for x in welch_interval([], [1.0, 2.0]))
+    d, lo, hi = welch_interval([1.0], [2.0, 3.0])
+    assert d == 1.5 and math.isnan(lo) and math.isnan(hi)
+    assert welch_interval([1.0, 1.0], [2.0, 2.0]) == (1.0, 1.0, 1.0)
+    with pytest.raises(ConfigError):
+        welch_interval([1.0, float("nan")], [1.0, 2.0])
+
+
+# -- power table ----------------------------------------------------------------------------------------
+
+def test_power_table_shape_and_monotone_power():
+    rows = power_table(kinds=("greater", "less"), ns=(2, 5, 10), sims=4000)
+    assert len(rows) == 2 * 3 * 3
+    for kind in ("greater", "less"):
+        for n in (2, 5, 10):
+            p = [r["supported"] for r in rows if r["kind"] == kind and r["n"] == n]
+            assert p[0] <= p[1] <= p[2]                       # effects 0, 1, 2 margins
+    at = {(r["kind"], r["n"], r["effect"]): r for r in rows}
+    assert at[("greater", 10, 2.0)]["supported"] > 0.99       # SD 0.7 margins, 10 seeds: 2x the margin is found
+    assert at[("greater", 2, 2.0)]["supported"] < 0.6         # 2 seeds: often not
+    assert at[("greater", 10, 1.0)]["supported"] <= 0.55      # mean >= margin caps power at ~50% at 1x
+    assert at[("greater", 5, 0.0)]["contradicted"] > 0.5
+    assert power_table(ns=(3,), sims=500) == power_table(ns=(3,), sims=500)   # seeded
+
+
+def test_power_table_bad_input():
+    for kwargs in ({"ns": (1,)}, {"sd_over_margin": 0.0}, {"kinds": ("bigger",)}, {"sims": 0}):
+        with pytest.raises(ConfigError):
+            power_table(**kwargs)
 
 
 # -- bad input -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ def structure_table(model: nn.Module, input_shape=(1, 3, 32, 32)) -> list[dict]:
 
     Rows are {"layer", "type", "output_shape", "params"}; a module called twice gets two rows
     but its parameters only in the first, so the params column sums to the trainable total.
-    Parameter-free functional steps (F.relu, log_softmax, shortcuts) do not appear.
+    Parameter-free functional steps (F.relu, log_softmax, ResNet's zero-pad shortcuts) do not appear.
     """
     rows: list[dict] = []
     seen: set[int] = set()
