@@ -213,8 +213,12 @@ def _grad_band_max_mean(runs):
     return sum(hi) / len(hi) if hi else math.nan
 
 
-def _grad_band_missing(runs: list[RunRecord]) -> str | None:
-    return None if all(r.step_grad_change for r in runs) else "the runs recorded no last-layer gradient change"
+def _grad_band_not_comparable(runs: list[RunRecord]) -> str | None:
+    """No measurement, or a sweep that never started learning: a network at ln 10 has tiny gradients whose change
+    from step to step is tiny too, which would read as "predictive" (the same guard as the loss band's)."""
+    if not all(r.step_grad_change for r in runs):
+        return "the runs recorded no last-layer gradient change"
+    return _band_at_chance(runs)
 
 
 BANDS = {"loss": band, "grad": grad_band}   # Metric.curve -> the band of a sweep's runs
@@ -238,7 +242,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            curve="loss"),
     Metric("band_width_mean", _band_width_mean, 1.0, "", _band_at_chance,
            "mean over steps of max_curve - min_curve (the band's width)", curve="loss"),
-    Metric("grad_band_max_mean", _grad_band_max_mean, 1.0, "", _grad_band_missing,
+    Metric("grad_band_max_mean", _grad_band_max_mean, 1.0, "", _grad_band_not_comparable,
            "mean over steps of the upper edge of the band (max over learning rates) of ||g_last(t) - g_last(t-1)||",
            curve="grad"),
     Metric("grad_change_median", _probe_median("grad_change"), 1.0, "", _probes_at_chance,
