@@ -454,9 +454,11 @@ def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name:
     blocked = [f"{label} seed {i}: {why}" for label, side in zip(claim.labels, sides.values())
                for i, runs in enumerate(side) if (why := metric.comparable(runs))]
     if metric.interleaved:
+        # Side b's median s/step, and side a's as b's times the paired ratio (the median over ABBA pairs), so that
+        # a/b is the drift-cancelled ratio itself, not a ratio of two separately taken medians.
         timings = timings or []
-        a_vals = [t["a_s_per_step_median"] for t in timings]
         b_vals = [t["b_s_per_step_median"] for t in timings]
+        a_vals = [t["ratio_median"] * t["b_s_per_step_median"] for t in timings]
         if not timings:
             blocked.append("no interleaved timing was measured")
     elif metric.pair is not None:

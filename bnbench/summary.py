@@ -46,8 +46,12 @@ def evidence(result: dict, claim) -> str:
     relative = st.get("relative", claim.relative)
     scale, unit = (100.0, "%") if relative else (METRICS[claim.metric].scale, METRICS[claim.metric].unit)
 
+    finite = [abs(x) * scale for x in (st.get("mean_diff"), st.get("ci_low"), st.get("ci_high"))
+              if isinstance(x, (int, float)) and math.isfinite(x)]
+    digits = _digits(max(finite, default=0.0))   # one precision for the mean and both bounds
+
     def num(x):
-        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:+.{_digits(x * scale)}f}"
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:+.{digits}f}"
 
     margin = f"margin {claim.margin * scale:g}{unit}"
     mean, lo, hi = st.get("mean_diff"), st.get("ci_low"), st.get("ci_high")

@@ -311,6 +311,12 @@ def test_the_study_2_3_measurement_is_a_claim_decided_from_the_band_runs():
     # runs without the measurement are not comparable, not silently zero
     bare = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
     assert "not comparable" in evaluate(claim, bare, profile_name="quick").reason
+    # nor is a sweep still at ln 10: its tiny gradients change little, which would read as "predictive"
+    stuck = _grad_tracked(0.01)
+    stuck.step_loss = [2.30] * stuck.steps
+    records |= {e.id: [stuck] * 3 for e in claim.b}
+    res = evaluate(claim, records, profile_name="quick")
+    assert res.verdict == "inconclusive" and "near ln 10" in res.reason
 
 
 def test_probe_claims_pair_the_two_networks_by_step():
@@ -328,9 +334,11 @@ def test_probe_claims_pair_the_two_networks_by_step():
 def test_a_timing_claim_is_decided_from_the_interleaved_timing():
     claim = CLAIMS["2.1/bn-costs-time"]
     runs = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
-    timings = [{"a_s_per_step_median": 1.10 + 0.001 * s, "b_s_per_step_median": 1.0, "ratio_median": 1.10}
+    # the paired ratio (median over ABBA pairs) decides, not the ratio of the two sides' separate medians
+    timings = [{"a_s_per_step_median": 1.0, "b_s_per_step_median": 2.0, "ratio_median": 1.10 + 0.001 * s}
                for s in range(3)]
     res = evaluate(claim, runs, profile_name="quick", timings=timings, documented=True)
-    assert res.a_values == [1.10, 1.101, 1.102] and res.verdict == "supported", res.reason
-    assert res.documented[0]["measured"] == pytest.approx(0.10)
+    assert res.a_values == pytest.approx([2.20, 2.202, 2.204]) and res.b_values == [2.0] * 3
+    assert res.verdict == "supported", res.reason
+    assert res.documented[0]["measured"] == pytest.approx(0.101)
     assert "no interleaved timing" in evaluate(claim, runs, profile_name="quick").reason

@@ -123,3 +123,26 @@ def test_power_prints_the_table_by_seed_count(capsys):
     assert "'equivalent'" in out and "2 x the minimum effect" in out
     assert main(["power", "--sd", "0"]) == 2
     assert "SD" in capsys.readouterr().err
+
+
+def test_experiments_lists_every_setting_with_its_source(capsys):
+    assert main(["experiments", "1.1/adagrad"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size" in out and "study code" in out and "assumption: Adagrad's learning rate" in out
+    assert main(["experiments", "9.9/*"]) == 2
+    assert "no experiment matches" in capsys.readouterr().err
+
+
+def test_summary_as_markdown_and_csv_keeps_the_evidence(tmp_path, capsys):
+    result = {"claim_id": "1.1/hidden-500-beats-100", "profile": "quick", "verdict": "inconclusive",
+              "reason": "inconclusive: within noise", "a_values": [0.70, 0.71, 0.72], "b_values": [0.69, 0.70, 0.72],
+              "documented": [], "notes": [], "a_s_per_epoch": 1.0, "b_s_per_epoch": 1.0, "plot": None,
+              "stats": {"n": 3, "mean_diff": 0.0067, "ci_low": -0.003, "ci_high": 0.016, "confidence": 0.9,
+                        "relative": False}}
+    (tmp_path / "summary.json").write_text(json.dumps({"schema_version": 1, "claims": [result]}))
+    assert main(["summary", str(tmp_path), "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("| claim | profile | verdict | evidence |")
+    assert "n=3: +0.67 [-0.30, +1.60] pp (90% t-interval); margin 1 pp" in md and "within noise" in md
+    assert main(["summary", str(tmp_path), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("claim,profile,verdict,evidence")
