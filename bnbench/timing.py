@@ -132,7 +132,8 @@ def training_step(config, data, device, cuda_graphs: bool = True):
     import torch
 
     from . import graphs
-    from .train import build_model, compiled_forward, loss_function, make_optimizer, make_splits, reference_output
+    from .train import (build_model, compiled_forward, graphed_step, loss_function, make_eager_step, make_optimizer,
+                        make_splits)
 
     model = build_model(config, device)
     loss_fn = loss_function(config.loss)
@@ -156,21 +157,11 @@ def training_step(config, data, device, cuda_graphs: bool = True):
                 if len(y) == config.batch_size:
                     yield x, y
 
-    def eager_step(x, y):
-        with autocast():
-            out = forward(x)
-        loss = loss_fn(out.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        out = out.detach()
-        return loss.detach(), (out.argmax(1) == y).sum(), out
-
+    eager_step = make_eager_step(forward, loss_fn, optimizer, autocast)
     run = eager_step
     graphed = None
     if why_not is None:
-        graphed = graphs.GraphedStep(eager_step, lambda x: reference_output(model, x, autocast), model, optimizer,
-                                     config.batch_size, graphs.backend_for(device))
+        graphed = graphed_step(eager_step, model, optimizer, autocast, config.batch_size, device)
         run = graphed
     batches = full_batches()
     model.train()

@@ -255,12 +255,7 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         grad_change = torch.full((total_steps,), float("nan"), device=device)
         previous = torch.zeros_like(layer.weight, dtype=torch.float32)
 
-    def eager_step(x, y):
-        with autocast():
-            out = forward(x)
-        loss = loss_fn(out.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def after_backward(x, y):
         if grad_change is not None:
             g = layer.weight.grad.float()
             if step != first:          # no difference across an epoch boundary (the study's 390 per epoch)
@@ -268,15 +263,13 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
             previous.copy_(g)
         if on_backward is not None:
             on_backward(step, model, x, y, loss_fn, optimizer)
-        optimizer.step()
-        out = out.detach()
-        return loss.detach(), (out.argmax(1) == y).sum(), out
 
+    hooked = grad_change is not None or on_backward is not None
+    eager_step = make_eager_step(forward, loss_fn, optimizer, autocast, after_backward if hooked else None)
     run_step = eager_step
     graphed = None
     if why_not is None:
-        graphed = graphs.GraphedStep(eager_step, lambda x: reference_output(model, x, autocast), model, optimizer,
-                                     config.batch_size, graphs.backend_for(device))
+        graphed = graphed_step(eager_step, model, optimizer, autocast, config.batch_size, device)
         run_step = lambda x, y: graphed(x, y, step)  # noqa: E731
     record.env["cuda_graphs"] = why_not
 
@@ -329,6 +322,34 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         record.step_grad_change = [None if math.isnan(v) else v for v in grad_change[:done].tolist()]
     if probe is not None:
         record.probes, record.probe_seconds = probe.results, probe.seconds
+
+
+def make_eager_step(forward: Callable, loss_fn: Callable, optimizer: torch.optim.Optimizer, autocast,
+                    after_backward: Callable | None = None) -> Callable:
+    """The training step: forward (under ``autocast``), loss, backward, ``after_backward(x, y)`` (measurements that
+    must see the gradients), optimizer step. Returns (loss, number correct, output), detached, on the device."""
+    def eager_step(x, y):
+        with autocast():
+            out = forward(x)
+        loss = loss_fn(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(x, y)
+        optimizer.step()
+        out = out.detach()
+        return loss.detach(), (out.argmax(1) == y).sum(), out
+    return eager_step
+
+
+def graphed_step(eager_step: Callable, model: torch.nn.Module, optimizer: torch.optim.Optimizer, autocast,
+                 batch_size: int, device: torch.device):
+    """``eager_step`` captured as a whole-step CUDA graph (``bnbench.graphs``), self-checked against an eager
+    training-mode forward of the same batch."""
+    from . import graphs
+
+    return graphs.GraphedStep(eager_step, lambda x: reference_output(model, x, autocast), model, optimizer,
+                              batch_size, graphs.backend_for(device))
 
 
 @torch.no_grad()
