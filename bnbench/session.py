@@ -233,6 +233,7 @@ class BnbenchSession:
         apart = next((i for i, d in enumerate(diffs) if d > 1e-3), None)
         return {"a": a.id, "b": b.id, "seed": configs[0].seed, "steps": len(diffs),
                 "max_abs_diff": max(diffs, default=float("nan")),
+                "max_abs_diff_first_5": max(diffs[:5], default=float("nan")),
                 "max_abs_diff_first_10": max(diffs[:10], default=float("nan")),
                 "first_step_over_1e-3": apart,
                 "first_step_losses": [ra.step_loss[0], rb.step_loss[0]] if diffs else []}
