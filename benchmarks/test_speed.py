@@ -17,8 +17,10 @@ from bnbench.train import train
 
 pytestmark = pytest.mark.speed
 
-# The foundation check: MyNet(hidden=500), SGD lr 0.01 momentum 0.9, batch 64, all 50,000 images, 2 epochs.
-MYNET = TrainConfig(model="MyNet", model_args={"hidden": 500}, optimizer="sgd", lr=0.01, momentum=0.9,
+# The foundation check: MyNet(hidden=500), SGD lr 0.01 momentum 0.9, batch 64, all 50,000 images, 2 epochs. Without
+# the study's dropout: this check has measured the same network since it was set up (BENCHMARKS.md), and on CUDA a
+# network with dropout trains without the CUDA graph whose worth it measures.
+MYNET = TrainConfig(model="MyNet", model_args={"hidden": 500, "dropout": 0.0}, optimizer="sgd", lr=0.01, momentum=0.9,
                     batch_size=64, epochs=2)
 VARIANTS = {  # name: (settings, trainer arguments, largest allowed ratio against the study-style loop)
     "fp32": ({"precision": "fp32"}, {}, 1.0),  # the study's precision; the data path, memory format (and on CUDA
@@ -33,7 +35,7 @@ MIN_ACCURACY = 0.60   # after 2 epochs on the full set; the speed settings must 
 
 def study_style_mynet(data, device) -> dict:
     torch.manual_seed(0)
-    model = create_model("MyNet", hidden=500).to(device)
+    model = create_model("MyNet", **MYNET.model_args).to(device)
     return time_study_style_epoch(model, data.train_x, data.train_y, batch_size=64, lr=0.01, momentum=0.9,
                                   device=device)
 
