@@ -113,6 +113,7 @@ class Metric:
     test_acc_reading: bool = False   # an accuracy: the summary also shows the study's reading of it (checkpoint/best)
     interleaved: bool = False        # measured by bnbench.timing (both sides alternated), not read off the runs
     curve: str | None = None         # a statistic of a band over a sweep: "loss" (2.2) or "grad" (the study's 2.3)
+    study_statistic: str = "max_curve"  # the same statistic on the study's curves (study_curves.RunMeans field)
 
 
 def _never_trained(runs: list[RunRecord]) -> str | None:
@@ -241,7 +242,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "mean over steps of max_curve (the band's upper edge: training loss, max over learning rates)",
            curve="loss"),
     Metric("band_width_mean", _band_width_mean, 1.0, "", _band_at_chance,
-           "mean over steps of max_curve - min_curve (the band's width)", curve="loss"),
+           "mean over steps of max_curve - min_curve (the band's width)", curve="loss", study_statistic="width"),
     Metric("grad_band_max_mean", _grad_band_max_mean, 1.0, "", _grad_band_not_comparable,
            "mean over steps of the upper edge of the band (max over learning rates) of ||g_last(t) - g_last(t-1)||",
            curve="grad"),
@@ -435,7 +436,7 @@ def _band_checks(claim: Claim, metric: Metric, records: dict[str, list[RunRecord
                     if check.compared else word, "lines": check.lines()})
     if all(c["check"] != "not compared" for c in out):
         study_means = {bn: curves.run_means(metric.curve, bn) for bn in (True, False)}
-        field_ = "width" if claim.metric == "band_width_mean" else "max_curve"
+        field_ = metric.study_statistic
         want = getattr(study_means[True], field_) / getattr(study_means[False], field_) - 1
         got = stats[True] / stats[False] - 1
         ok = abs(got - want) <= claim.documented_tolerance and got * want > 0

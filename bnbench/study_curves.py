@@ -151,24 +151,22 @@ def load(path: str | Path | None = None) -> StudyCurves:
     ``path``. A broken file raises :class:`BnbenchError` naming it."""
     if path is None:
         return _load_packaged()
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BnbenchError(f"{path}: cannot read the study's curves ({e}); regenerate it with "
-                           "scripts/make_study_curves.py") from None
-    return _parse(text, str(path))
+    return _read(Path(path), "regenerate it with scripts/make_study_curves.py")
 
 
 @lru_cache(maxsize=1)
 def _load_packaged() -> StudyCurves:
-    res = resources.files("bnbench").joinpath(RESOURCE)
+    return _read(resources.files("bnbench").joinpath(RESOURCE),
+                 "reinstall bnbench (the file is package data) or regenerate it with scripts/make_study_curves.py")
+
+
+def _read(source, fix: str) -> StudyCurves:
+    """Read and parse ``source`` (a path or a package resource); a file that cannot be read is one line naming it."""
     try:
-        text = res.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise BnbenchError(f"{res}: cannot read the study's curves ({e}); reinstall bnbench (the file is package "
-                           "data) or regenerate it with scripts/make_study_curves.py") from None
-    return _parse(text, str(res))
+        raise BnbenchError(f"{source}: cannot read the study's curves ({e}); {fix}") from None
+    return _parse(text, str(source))
 
 
 class _Invalid(Exception):

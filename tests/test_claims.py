@@ -342,3 +342,28 @@ def test_a_timing_claim_is_decided_from_the_interleaved_timing():
     assert res.verdict == "supported", res.reason
     assert res.documented[0]["measured"] == pytest.approx(0.101)
     assert "no interleaved timing" in evaluate(claim, runs, profile_name="quick").reason
+
+
+def test_band_claims_at_the_study_scale_are_held_against_the_studys_curves():
+    """391 steps an epoch: seed 0's bands are compared with the study's published curves epoch by epoch, and the
+    effect with the one on the study's curves (its mean band width is 55% narrower with BN)."""
+    from bnbench import study_curves
+
+    claim = CLAIMS["2.2/bn-band-narrower"]
+    curves = study_curves.load()
+
+    def run(bn, lr_index):
+        lo, hi = curves.epoch_band("loss", bn)
+        rec = fake(0.5, steps=391)
+        rec.epochs = [dict(rec.epochs[0], steps=391)]
+        rec.config = {"model": "VGG_A_BatchNorm" if bn else "VGG_A"}
+        rec.step_loss = [lo[0] if lr_index == 0 else hi[0]] * 391   # two runs at each edge: the study's band
+        return rec
+
+    records = {e.id: [run(True, i % 2)] * 2 for i, e in enumerate(claim.a)}
+    records |= {e.id: [run(False, i % 2)] * 2 for i, e in enumerate(claim.b)}
+    checks = {d["what"]: d for d in evaluate(claim, records, profile_name="full", documented=True).documented}
+    assert checks["VGG_A_BatchNorm loss band per epoch (seed 0)"]["check"] == "reproduced (1 of 1 epochs within)"
+    assert checks["VGG_A loss band per epoch (seed 0)"]["check"] == "reproduced (1 of 1 epochs within)"
+    effect = checks["effect BN/no BN - 1 (band_width_mean, seed 0)"]
+    assert effect["study"] == pytest.approx(-curves.bn_change("loss").width_narrower)
