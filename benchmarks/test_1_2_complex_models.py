@@ -8,7 +8,7 @@ reproduces the table's 4,737,098 with parameter-free shortcuts; the study's post
 """
 import pytest
 
-from bnbench.claims import claims_in, experiments_in
+from bnbench.study.catalog import claims_in, experiments_in
 
 
 @pytest.mark.parametrize("experiment", experiments_in("1.2"), ids=str)

@@ -5,7 +5,7 @@ The study reports 77.52% without BatchNorm and 82.88% with it, at 7.33 s and 8.0
 """
 import pytest
 
-from bnbench.claims import claims_in, experiments_in
+from bnbench.study.catalog import claims_in, experiments_in
 
 
 @pytest.mark.parametrize("experiment", experiments_in("2.1"), ids=str)

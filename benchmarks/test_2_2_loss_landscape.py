@@ -5,7 +5,7 @@ Lower and narrower are two claims with two verdicts; both use the raw per-step l
 """
 import pytest
 
-from bnbench.claims import claims_in, experiments_in
+from bnbench.study.catalog import claims_in, experiments_in
 
 
 @pytest.mark.parametrize("experiment", experiments_in("2.2"), ids=str)

@@ -6,7 +6,7 @@ and BatchNorm statistics exactly, so the probed trajectory is the unprobed one.
 """
 import pytest
 
-from bnbench.claims import claims_in, experiments_in
+from bnbench.study.catalog import claims_in, experiments_in
 
 PROBING_BUDGET = 1.25   # probing at the default interval may add at most 25% to training time
 

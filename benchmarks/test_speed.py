@@ -10,10 +10,10 @@ share as much of the machine's state as they can.
 import pytest
 import torch
 
-from bnbench.baseline import time_study_style_epoch
-from bnbench.config import TrainConfig
-from bnbench.models import create_model, list_models
-from bnbench.train import train
+from bnbench.engine.baseline import time_study_style_epoch
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.models import create_model, list_models
+from bnbench.engine.train import train
 
 pytestmark = pytest.mark.speed
 
@@ -73,7 +73,7 @@ _PEAKS: dict = {}
 
 @pytest.mark.parametrize("model", MODELS)
 def test_model_speed(model, bnbench_session, bnbench_data, bnbench_device, benchmark):
-    from bnbench.speed import measure_model
+    from bnbench.engine.speed import measure_model
 
     row = benchmark.pedantic(measure_model, args=(model, bnbench_data, bnbench_device),
                              kwargs={"peaks": _PEAKS, "cuda_graphs": bnbench_session.options.cuda_graphs},

@@ -5,4 +5,4 @@ every pytest run of every project where bnbench is installed, so heavy imports h
 """
 __version__ = "0.1.0"
 
-from .errors import BnbenchError, BnbenchInconclusive, ConfigError, DataError  # noqa: F401  (torch-free)
+from bnbench.errors import BnbenchError, BnbenchInconclusive, ConfigError, DataError  # noqa: F401  (torch-free)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .compare import DEFAULT_MAX_SLOWDOWN, load_summary
-from .errors import BnbenchError
+from bnbench.outputs.compare import DEFAULT_MAX_SLOWDOWN, load_summary
+from bnbench.errors import BnbenchError
 
 
 def _value(text: str):
@@ -44,30 +44,31 @@ def _model_args(pairs: list[str]) -> dict:
 
 
 def cmd_models(ns) -> None:
-    from .models import count_parameters, create_model, list_models
+    from bnbench.engine.models import count_parameters, create_model, list_models
 
     for name in list_models(ns.pattern):
         print(f"{name:18s} {count_parameters(create_model(name)):>12,d} parameters")
 
 
 def cmd_structure(ns) -> None:
-    from .models import create_model, format_structure, structure_table
+    from bnbench.engine.models import create_model, format_structure, structure_table
 
     model = create_model(ns.model, **_model_args(ns.args))
     print(format_structure(ns.model, structure_table(model)))
 
 
 def cmd_claims(ns) -> None:
-    from .claims import CLAIMS
+    from bnbench.study.catalog import CLAIMS
 
     for c in CLAIMS.values():
-        print(f"{c.id}\n    {c.sentence}\n    {c.metric}: {c.kind}, margin {c.margin:g} ({c.margin_reason})")
+        print(f"{c.id}\n    {c.sentence}\n    {c.metric.name}: {c.kind}, margin {c.margin:g} ({c.margin_reason})")
 
 
 def cmd_experiments(ns) -> None:
     """Every experiment with each setting's value and where it comes from (study code, report, course template,
     paper, or bnbench's assumption with its reason)."""
-    from .claims import EXPERIMENTS, _setting_value
+    from bnbench.study.catalog import EXPERIMENTS
+    from bnbench.study.experiments import _setting_value
 
     import fnmatch
 
@@ -84,7 +85,7 @@ def cmd_experiments(ns) -> None:
 def cmd_summary(ns) -> None:
     from rich.console import Console
 
-    from .summary import summary_tables
+    from bnbench.outputs.table import summary_tables
 
     claims, speed, model_speed = [], [], []
     for d in ns.dirs:
@@ -95,7 +96,7 @@ def cmd_summary(ns) -> None:
         if data.get("partial"):
             print(f"note: {data['_path']} is from an interrupted run (partial)")
     if ns.format != "table":
-        from .summary import claim_rows, to_csv, to_markdown
+        from bnbench.outputs.table import claim_rows, to_csv, to_markdown
 
         print((to_markdown if ns.format == "md" else to_csv)(claim_rows(claims)))
         return
@@ -109,8 +110,8 @@ def cmd_summary(ns) -> None:
 def cmd_estimate(ns) -> None:
     from rich.console import Console
 
-    from .estimate import speed_estimate_table
-    from .profiles import get_profile
+    from bnbench.estimate import speed_estimate_table
+    from bnbench.study.profiles import get_profile
 
     rows = load_summary(ns.dir).get("model_speed", [])
     if not rows:
@@ -122,7 +123,7 @@ def cmd_estimate(ns) -> None:
 def cmd_compare(ns) -> int:
     from rich.console import Console
 
-    from .compare import compare, compare_table
+    from bnbench.outputs.compare import compare, compare_table
 
     old, new = load_summary(ns.old), load_summary(ns.new)
     rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)
@@ -140,7 +141,7 @@ def cmd_compare(ns) -> int:
 
 def format_power_table(rows: list[dict], kind: str, sd: float, sims: int) -> str:
     """Plain-text power table: per seed count, P(supported) and P(contradicted) at true effects 0, 1x, 2x δ."""
-    from .stats import RULE
+    from bnbench.verdicts.stats import RULE
 
     effects = sorted({r["effect"] for r in rows})
     where = {"less": "a below b by", "equivalent": "a - b ="}.get(kind, "a above b by")
@@ -162,7 +163,7 @@ def format_power_table(rows: list[dict], kind: str, sd: float, sims: int) -> str
 
 
 def cmd_power(ns) -> None:
-    from .stats import power_table
+    from bnbench.verdicts.stats import power_table
 
     rows = power_table(kinds=(ns.kind,), ns=tuple(ns.n), effects_in_margins=(0, 1, 2), sd_over_margin=ns.sd,
                        sims=ns.sims, seed=0)
@@ -170,7 +171,7 @@ def cmd_power(ns) -> None:
 
 
 def cmd_report(ns) -> None:
-    from .report import write_report
+    from bnbench.outputs.report import write_report
 
     print(write_report(ns.dir, ns.output))
 

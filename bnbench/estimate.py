@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .claims import EXPERIMENTS
-from .errors import BnbenchError
-from .profiles import Profile, scaled_config
+from bnbench.study.catalog import EXPERIMENTS
+from bnbench.errors import BnbenchError
+from bnbench.study.profiles import Profile, scaled_config
 
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 EVAL_COST = 1 / 3
@@ -48,7 +48,7 @@ def throughputs(model_speed_rows: list[dict]) -> dict[str, float]:
 
 def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str = "cpu") -> list[SectionEstimate]:
     """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc), plus the
-    interleaved timings of the timing claims (``bnbench.timing.DEFAULTS[device_type]`` steps of each side a seed)."""
+    interleaved timings of the timing claims (``bnbench.engine.timing.DEFAULTS[device_type]`` steps of each side a seed)."""
     seen: set[str] = set()
     per: dict[str, dict] = {}
     needed = sorted({e.config.model for e in EXPERIMENTS.values()} - set(images_per_s))
@@ -79,12 +79,12 @@ def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str 
             row["images"] += images
             row["seconds"] += seconds
             row["models"].add(config.model)
-    from .claims import CLAIMS, METRICS
-    from .timing import DEFAULTS
+    from bnbench.study.catalog import CLAIMS
+    from bnbench.engine.timing import DEFAULTS
 
     rounds, steps_per_round, warmup = DEFAULTS.get(device_type, DEFAULTS["cuda"])
     for claim in CLAIMS.values():
-        if METRICS[claim.metric].interleaved and claim.section in per:
+        if claim.metric.interleaved and claim.section in per:
             for exp in (claim.a[0], claim.b[0]):
                 steps = rounds * steps_per_round + warmup
                 per[claim.section]["seconds"] += (profile.seeds * steps * exp.config.batch_size

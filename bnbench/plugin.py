@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from .errors import BnbenchError, BnbenchInconclusive
+from bnbench.errors import BnbenchError, BnbenchInconclusive
 
 PROFILE_MARKERS = ("smoke", "quick", "full")
 MARKERS = {
@@ -55,7 +55,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    from .session import BnbenchSession, Options, parse_int_option
+    from bnbench.runner import BnbenchSession, Options, parse_int_option
 
     opt = config.option
     try:
@@ -81,7 +81,7 @@ def pytest_configure_node(node):
 
 
 def _progress(config):
-    from .progress import TrainingProgress
+    from bnbench.outputs.progress import TrainingProgress
 
     capman = config.pluginmanager.getplugin("capturemanager")
     suspend = capman.global_and_fixture_disabled if capman is not None else None
@@ -143,7 +143,7 @@ def bnbench_session(request):
 
 @pytest.fixture(scope="session")
 def bnbench_data(bnbench_session):
-    """CIFAR-10 as uint8 CPU tensors (``bnbench.data.CIFAR10``), read once per session."""
+    """CIFAR-10 as uint8 CPU tensors (``bnbench.engine.data.CIFAR10``), read once per session."""
     return bnbench_session.data
 
 
@@ -251,7 +251,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     bn = config.stash.get(_SESSION, None)
     if bn is None or not (bn.results or bn.speed_rows or bn.model_speed_rows):
         return
-    from .summary import render, summary_tables
+    from bnbench.outputs.table import render, summary_tables
 
     tr = terminalreporter
     tr.write_sep("=", "bnbench summary")

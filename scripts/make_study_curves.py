@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Write bnbench/study_curves.json, a compact per-epoch copy of the study's published 2.2 / 2.3 curves.
+"""Write bnbench/study/curves.json, a compact per-epoch copy of the study's published 2.2 / 2.3 curves.
 
 Usage (from the repository root):
 
-    python scripts/make_study_curves.py ../shared/data/study-curves/study_curves.npz [--out bnbench/study_curves.json]
+    python scripts/make_study_curves.py ../shared/data/study-curves/study_curves.npz [--out bnbench/study/curves.json]
 
 The npz holds the per-step curves the study's authors published next to their code (the ``paint/Loss`` and
 ``paint/Grad`` text files of ``pj2/task_2_VGG_BatchNorm/``). The copy keeps, per epoch, the min / mean / max over
@@ -157,7 +157,7 @@ def dumps(doc: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("npz", type=Path, help="study_curves.npz (shared/data/study-curves/)")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "bnbench" / "study_curves.json")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "bnbench" / "study" / "curves.json")
     args = p.parse_args(argv)
     doc = build(args.npz)
     for line in verify(doc):

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from bnbench.baseline import StudyStyleCIFAR10, study_style_loader, time_study_style_epoch
-from bnbench.data import synthetic_cifar
+from bnbench.engine.baseline import StudyStyleCIFAR10, study_style_loader, time_study_style_epoch
+from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import ConfigError
-from bnbench.models import create_model
+from bnbench.engine.models import create_model
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,7 @@ def test_bad_inputs(data):
         time_study_style_epoch(model, data.train_x, data.train_y, batch_size=32, max_batches=0)
     with pytest.raises(ConfigError):
         StudyStyleCIFAR10(data.train_x.float(), data.train_y)
+    with pytest.raises(ConfigError, match="VGG_A outputs raw logits"):    # the catalogue's entry for its class
+        time_study_style_epoch(create_model("VGG_A_BatchNorm"), data.train_x, data.train_y, batch_size=32, loss="nll")
+    with pytest.raises(ConfigError, match="device 'tpu' is not known; use auto, cpu, cuda or cuda:N"):
+        time_study_style_epoch(model, data.train_x, data.train_y, batch_size=32, device="tpu")

@@ -1,7 +1,7 @@
 """The decision rule's error rates, by simulation (seeded numpy; seconds).
 
 Paired differences are drawn from a normal distribution with a known true mean, the rule of
-:func:`bnbench.stats.decide` is applied, and the proportion of wrong verdicts is held against the
+:func:`bnbench.verdicts.stats.decide` is applied, and the proportion of wrong verdicts is held against the
 nominal 5% of each one-sided test. Monte-Carlo allowance: a simulated proportion may exceed 5% by
 at most 3 standard errors of a proportion of 5% over the number of simulated studies
 (3 * sqrt(0.05 * 0.95 / sims): 0.46 points at 20,000 studies, 1.46 points at 2,000).
@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from bnbench.stats import ALPHA, KINDS, decide, power_table, simulate_rule
+from bnbench.verdicts.stats import ALPHA, KINDS, decide, power_table, simulate_rule
 
 NS = (2, 3, 5, 8)
 SIMS = 20_000

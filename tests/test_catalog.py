@@ -17,15 +17,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bnbench.claims import CLAIMS, evaluate
-from bnbench.config import TrainConfig
-from bnbench.data import load_cifar10, read_batch, synthetic_cifar
+from bnbench.study.catalog import CLAIMS
+from bnbench.verdicts.evaluate import evaluate
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.data import load_cifar10, read_batch, synthetic_cifar
 from bnbench.errors import BnbenchError, ConfigError
-from bnbench.models import create_model
-from bnbench.profiles import get_profile
-from bnbench.record import RunRecord
-from bnbench.session import Options, parse_int_option, safe_name, write_json_atomic
-from bnbench.train import resolve_device, train
+from bnbench.engine.models import create_model
+from bnbench.study.profiles import get_profile
+from bnbench.engine.record import RunRecord
+from bnbench.runner import Options, parse_int_option, safe_name, write_json_atomic
+from bnbench.engine.train import resolve_device, train
 from test_data import write_batch
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bnbench"
@@ -203,7 +204,7 @@ def _disk_full(tmp_path, monkeypatch):
 
 
 def _out_of_memory(tmp_path, monkeypatch):
-    import bnbench.train as t
+    import bnbench.engine.train as t
 
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -4,12 +4,13 @@ import math
 
 import pytest
 
-from bnbench import study
-from bnbench.claims import CLAIMS, EXPERIMENTS, ClaimResult, evaluate
-from bnbench.data import synthetic_cifar
-from bnbench.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
-from bnbench.record import RunRecord
-from bnbench.session import BnbenchSession, Options
+from bnbench.study import documented as study
+from bnbench.study.catalog import CLAIMS, EXPERIMENTS
+from bnbench.verdicts.evaluate import ClaimResult, evaluate
+from bnbench.engine.data import synthetic_cifar
+from bnbench.study.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
+from bnbench.engine.record import RunRecord
+from bnbench.runner import BnbenchSession, Options
 
 
 @pytest.mark.parametrize("key, acc, loss, time_s, params", [
@@ -153,8 +154,8 @@ def test_every_experiment_runs_the_published_recipe_and_says_where_each_setting_
     the published one (study.SECTION_1 / SECTION_2 / SANTURKAR): a drifting default fails here."""
     import dataclasses
 
-    from bnbench.claims import _setting_value
-    from bnbench.config import TrainConfig
+    from bnbench.study.experiments import _setting_value
+    from bnbench.engine.config import TrainConfig
 
     tables = {"1.1": study.SECTION_1, "1.2": study.SECTION_1, "2.1": study.SECTION_2, "2.2": study.SECTION_2,
               "2.3": study.SANTURKAR}
@@ -219,11 +220,11 @@ def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch
     before = first.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
     assert first.trained == 4
 
-    import bnbench.train
+    import bnbench.engine.train
 
     calls = []
-    real = bnbench.train.train
-    monkeypatch.setattr(bnbench.train, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = bnbench.engine.train.train
+    monkeypatch.setattr(bnbench.engine.train, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = BnbenchSession(Options(out=str(tmp_path), device="cpu", resume=True))
     again._data = data
     after = again.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
@@ -237,7 +238,7 @@ def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch
 
 
 def test_the_paper_experiments_probe_at_the_default_interval():
-    from bnbench.probes import DEFAULT_EVERY
+    from bnbench.engine.probes import DEFAULT_EVERY
 
     assert {EXPERIMENTS[k].config.probe_every for k in ("2.3/vgg-a-sgd", "2.3/vgg-a-bn-sgd")} == {DEFAULT_EVERY}
 
@@ -274,11 +275,11 @@ def test_band_claims_refuse_a_side_whose_best_learning_rate_never_left_chance():
 
 
 def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monkeypatch):
-    import bnbench.train
+    import bnbench.engine.train
 
     seen = []
-    real = bnbench.train.train
-    monkeypatch.setattr(bnbench.train, "train", lambda *a, **k: seen.append(k["cuda_graphs"]) or real(*a, **k))
+    real = bnbench.engine.train.train
+    monkeypatch.setattr(bnbench.engine.train, "train", lambda *a, **k: seen.append(k["cuda_graphs"]) or real(*a, **k))
     tiny = Profile("tiny", seeds=1, scales={"1.1": Scale(epochs=1, train_per_class=10, test_per_class=5)})
     for switch in (True, False):
         session = BnbenchSession(Options(out=str(tmp_path / str(switch)), device="cpu", cuda_graphs=switch))
@@ -304,7 +305,7 @@ def test_the_study_2_3_measurement_is_a_claim_decided_from_the_band_runs():
     res = evaluate(claim, records, profile_name="quick")
     assert res.verdict == "supported", res.reason
     # the epochs' first steps (None: no difference across an epoch boundary) are left out of the band
-    from bnbench.claims import grad_band
+    from bnbench.verdicts.metrics import grad_band
 
     lo, hi = grad_band([_grad_tracked(1.0)] * 4)
     assert len(lo) == 9 and hi[0] == pytest.approx(1.01)
@@ -347,7 +348,7 @@ def test_a_timing_claim_is_decided_from_the_interleaved_timing():
 def test_band_claims_at_the_study_scale_are_held_against_the_studys_curves():
     """391 steps an epoch: seed 0's bands are compared with the study's published curves epoch by epoch, and the
     effect with the one on the study's curves (its mean band width is 55% narrower with BN)."""
-    from bnbench import study_curves
+    from bnbench.study import curves as study_curves
 
     claim = CLAIMS["2.2/bn-band-narrower"]
     curves = study_curves.load()

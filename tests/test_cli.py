@@ -22,7 +22,7 @@ def test_bad_model_argument_is_one_line(capsys):
 
 
 def test_claims_lists_every_claim(capsys):
-    from bnbench.claims import CLAIMS
+    from bnbench.study.catalog import CLAIMS
 
     assert main(["claims"]) == 0
     out = capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_compare_same_run_is_clean_and_a_weakened_or_slowed_run_fails(tmp_path, 
 
 
 def test_report_is_one_self_contained_escaped_file(tmp_path):
-    from bnbench.plots import plot_documented
+    from bnbench.outputs.plots import plot_documented
 
     run = tmp_path / "run"
     _summary(run, [0.70, 0.71], [0.66, 0.67])
@@ -88,7 +88,7 @@ def test_report_opens_in_a_headless_browser(tmp_path):
     import subprocess
 
     import pytest
-    from bnbench.plots import plot_documented
+    from bnbench.outputs.plots import plot_documented
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

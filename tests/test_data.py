@@ -1,4 +1,4 @@
-"""Tests for bnbench.data: safe reading of CIFAR-10 batches, data-root resolution, device batching.
+"""Tests for bnbench.engine.data: safe reading of CIFAR-10 batches, data-root resolution, device batching.
 
 Never touches /tmp/cifar or the network: batch files are written into tmp_path the way the official
 files are written, and torchvision is replaced by a fake whenever a download would start.
@@ -19,7 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bnbench import data as D
+from bnbench.engine import data as D
 from bnbench.errors import ConfigError, DataError
 
 FAST = settings(max_examples=20, deadline=None)
@@ -415,6 +415,8 @@ def test_normalization():
     assert torch.allclose(out[0, :, 0, 0].float(), -torch.tensor(mean) / torch.tensor(std), atol=2e-2)
     with pytest.raises(ConfigError, match="course"):
         D.DeviceSplit(x, torch.zeros(2), "cpu", "imagenet")
+    from bnbench.engine.config import NORMALIZATIONS
+    assert tuple(D.NORMALIZATIONS) == NORMALIZATIONS   # the torch-free names config validates are this table's
 
 
 # -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from bnbench.cli import main
 from bnbench.errors import BnbenchError
 from bnbench.estimate import EVAL_COST, PROBE_OVERHEAD, estimate, format_duration
-from bnbench.profiles import get_profile
+from bnbench.study.profiles import get_profile
 
 SPEEDS = {"MyNet": 4000.0, "ResNet": 1600.0, "ResNet_Projection": 1500.0, "VGGNet": 200.0, "VGG_A": 400.0,
           "VGG_A_BatchNorm": 400.0}

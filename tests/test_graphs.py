@@ -1,4 +1,4 @@
-"""Whole-step CUDA graphs (bnbench.graphs): the capture/replay logic, driven on the CPU through a stand-in
+"""Whole-step CUDA graphs (bnbench.engine.cuda_graphs): the capture/replay logic, driven on the CPU through a stand-in
 backend that replays by calling the step. What only a GPU can show (the capture itself, the speed) is in
 tests/test_train.py's CUDA tests and the speed benchmark; here: the replayed run is the eager run, step for
 step, a graph that is wired wrong is caught by the self-check and the run loses nothing, a capture that fails
@@ -6,10 +6,10 @@ falls back to eager, and the rules for when graphs apply."""
 import pytest
 import torch
 
-from bnbench import graphs
-from bnbench.config import TrainConfig
-from bnbench.data import synthetic_cifar
-from bnbench.train import train
+from bnbench.engine import cuda_graphs as graphs
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.data import synthetic_cifar
+from bnbench.engine.train import train
 
 
 @pytest.fixture(scope="module")

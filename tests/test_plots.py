@@ -1,4 +1,4 @@
-"""bnbench.plots: every figure function writes one readable PNG and leaves no figure open. No training."""
+"""bnbench.outputs.plots: every figure function writes one readable PNG and leaves no figure open. No training."""
 from __future__ import annotations
 
 import math
@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from bnbench import plots
-from bnbench.record import RunRecord
+from bnbench.outputs import plots
+from bnbench.engine.record import RunRecord
 
-import matplotlib.image as mpimg  # noqa: E402  (after bnbench.plots selected the Agg backend)
+import matplotlib.image as mpimg  # noqa: E402  (after bnbench.outputs.plots selected the Agg backend)
 import matplotlib.pyplot as plt  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -197,7 +197,7 @@ def test_plot_band_with_the_study_overlay(tmp_path, monkeypatch):
 
 
 def test_plot_band_study_overlay_from_the_packaged_curves(tmp_path):
-    from bnbench.study_curves import load
+    from bnbench.study.curves import load
     curves = load()
     steps = np.arange(3 * 391)
     base = 2.3 * np.exp(-steps / 800) + 0.1

@@ -108,7 +108,7 @@ def synthetic_conftest(n_train: int, n_test: int) -> str:
     """A conftest that hands the bnbench session a learnable synthetic set, for subprocess pytest runs."""
     return textwrap.dedent(f'''
         import pytest
-        from bnbench.data import synthetic_cifar
+        from bnbench.engine.data import synthetic_cifar
 
         @pytest.hookimpl(trylast=True)
         def pytest_configure(config):
@@ -116,7 +116,7 @@ def synthetic_conftest(n_train: int, n_test: int) -> str:
     ''')
 XDIST_BENCH = textwrap.dedent('''
     import pytest
-    from bnbench.claims import CLAIMS, EXPERIMENTS
+    from bnbench.study.catalog import CLAIMS, EXPERIMENTS
 
     EXPS = [EXPERIMENTS[k] for k in ("1.1/base-nll", "1.1/hidden-500", "1.1/tanh", "1.1/adagrad")]
 

@@ -7,12 +7,12 @@ import torch
 from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
-from bnbench.config import TrainConfig
-from bnbench.data import synthetic_cifar
-from bnbench.models import create_model
-from bnbench.probes import (DEFAULT_EVERY, ETA_MULTIPLIERS, TrajectoryProbe, last_linear,
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.data import synthetic_cifar
+from bnbench.engine.models import create_model
+from bnbench.engine.probes import (DEFAULT_EVERY, ETA_MULTIPLIERS, TrajectoryProbe, last_linear,
                             probe_direction)
-from bnbench.train import train
+from bnbench.engine.train import train
 
 
 class Quadratic(nn.Module):
@@ -241,3 +241,42 @@ def test_default_every_and_validation():
         TrajectoryProbe(lr=0.1, every=0)
     with pytest.raises(ValueError):
         TrajectoryProbe(lr=0.0)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_saved_state_undoes_a_training_step_bitwise(optimizer):
+    """bnbench.engine.state.SavedState, the one snapshot behind the probes and the CUDA-graph self-check: with
+    parameters and optimizer state (the graph's fallback) it undoes a whole training step; by default (the probes')
+    it keeps buffers, train flags and the RNG, and leaves the parameters alone."""
+    from bnbench.engine.state import SavedState
+
+    torch.manual_seed(0)
+    model = create_model("MyNet", dropout=0.5)
+    opt = (torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=1e-3))
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+
+    def step():
+        opt.zero_grad()
+        nn.functional.nll_loss(model(x), y).backward()
+        opt.step()
+
+    step()   # optimizer state exists from here on
+    before = _snapshot(model, opt)
+    saved = SavedState(model, parameters=True, optimizer=opt, modes=False, rng=False)
+    step()
+    saved.restore()
+    torch.set_rng_state(before["rng"])   # this snapshot leaves the RNG alone
+    after = _snapshot(model, opt)
+    after["grads"] = before["grads"]      # gradients are not training state: the next step recomputes them
+    _assert_same(before, after)
+
+    probe_like = SavedState(model)
+    params = [p.detach().clone() for p in model.parameters()]
+    step()                                # moves the weights, the running statistics and the RNG (dropout)
+    model.eval()
+    probe_like.restore()
+    assert not all(torch.equal(a, p) for a, p in zip(params, model.parameters()))   # parameters not kept
+    kept = _snapshot(model, opt)
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(before["buffers"], kept["buffers"]))
+    assert kept["flags"] == before["flags"] and torch.equal(kept["rng"], before["rng"])

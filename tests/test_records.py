@@ -7,12 +7,12 @@ import sys
 import textwrap
 import time
 
-from bnbench.record import RunRecord
+from bnbench.engine.record import RunRecord
 from test_plugin import synthetic_conftest
 
 BENCH = textwrap.dedent('''
     import pytest
-    from bnbench.claims import experiments_in
+    from bnbench.study.catalog import experiments_in
 
     @pytest.mark.parametrize("experiment", experiments_in("1.1"), ids=str)
     def test_train(experiment, train_experiment):
@@ -29,10 +29,15 @@ def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_
                              str(tmp_path)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
     deadline = time.monotonic() + 120
-    while len(list((out / "records").rglob("*.json"))) < 2:
-        assert proc.poll() is None, "the run ended before two records existed"
-        assert time.monotonic() < deadline, "no two records within 120 s (a heavily loaded machine?)"
-        time.sleep(0.05)
+    try:
+        while len(list((out / "records").rglob("*.json"))) < 2:
+            assert proc.poll() is None, "the run ended before two records existed"
+            assert time.monotonic() < deadline, "no two records within 120 s (a heavily loaded machine?)"
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()                                 # never leave a training process behind a failed test
+        proc.communicate()
+        raise
     proc.send_signal(signal.SIGINT)                 # Ctrl-C, in the middle of the next training run
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2, output             # pytest: interrupted
@@ -48,7 +53,7 @@ def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_
 WRITER = textwrap.dedent('''
     import sys
     from pathlib import Path
-    from bnbench.session import write_json_atomic
+    from bnbench.runner import write_json_atomic
     path = Path(sys.argv[1])
     big = {"step_loss": [i * 0.001 for i in range(200_000)]}
     i = 0

@@ -1,9 +1,9 @@
-"""bnbench.speed: FLOPs counted as by hand, the matmul peak, and measure_model's paired, repeated measurement."""
+"""bnbench.engine.speed: FLOPs counted as by hand, the matmul peak, and measure_model's paired, repeated measurement."""
 import pytest
 import torch
 
-from bnbench.data import synthetic_cifar
-from bnbench.speed import flops_per_image, matmul_peak, measure_model
+from bnbench.engine.data import synthetic_cifar
+from bnbench.engine.speed import flops_per_image, matmul_peak, measure_model
 
 
 def test_flops_per_image_by_hand():

@@ -1,4 +1,4 @@
-"""bnbench.study_curves: the study's compact per-epoch curves (package data), their validation, and the per-epoch
+"""bnbench.study.curves: the study's compact per-epoch curves (package data), their validation, and the per-epoch
 comparison of a measured band with them. No training, no torch."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnbench import study_curves as sc
+from bnbench.study import curves as sc
 from bnbench.errors import BnbenchError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGED = ROOT / "bnbench" / "study_curves.json"
+PACKAGED = ROOT / "bnbench" / "study" / "curves.json"
 NPZ = ROOT.parent / "shared" / "data" / "study-curves" / "study_curves.npz"   # the source; optional at test time
 
 
@@ -36,7 +36,7 @@ def _per_step(values, spe, wiggle=0.0):
 
 def test_packaged_copy_loads_and_is_compact(curves):
     assert PACKAGED.stat().st_size < 100_000
-    assert Path(curves.path).name == "study_curves.json"
+    assert Path(curves.path).name == "curves.json"
     assert curves.epochs == 20
     assert len(curves.sha256) == 64
     prov = curves.provenance
@@ -60,7 +60,7 @@ def test_packaged_copy_loads_and_is_compact(curves):
 
 def test_load_works_from_another_directory(tmp_path):
     """Package data: the installed (pip -e) package finds its json from any working directory."""
-    out = subprocess.run([sys.executable, "-c", "from bnbench.study_curves import load; c = load(); "
+    out = subprocess.run([sys.executable, "-c", "from bnbench.study.curves import load; c = load(); "
                           "print(c.run_means('loss', True).max_curve)"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -69,7 +69,7 @@ def test_load_works_from_another_directory(tmp_path):
 
 def test_pyproject_declares_the_package_data():
     text = (ROOT / "pyproject.toml").read_text()
-    assert "[tool.setuptools.package-data]" in text and "study_curves.json" in text
+    assert "[tool.setuptools.package-data]" in text and "curves.json" in text
 
 
 def _write(tmp_path, doc=None, text=None) -> Path:

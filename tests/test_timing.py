@@ -1,12 +1,12 @@
-"""bnbench.timing: interleaved ABBA timing cancels a drifting machine's speed; timing each side on its own does not."""
+"""bnbench.engine.timing: interleaved ABBA timing cancels a drifting machine's speed; timing each side on its own does not."""
 import math
 
 import pytest
 
-from bnbench.config import TrainConfig
-from bnbench.data import synthetic_cifar
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import ConfigError
-from bnbench.timing import alternate, interleaved_step_times, pair_ratios, summarize
+from bnbench.engine.timing import alternate, interleaved_step_times, pair_ratios, summarize
 
 
 class DriftingMachine:
@@ -143,7 +143,7 @@ def test_real_run_tells_a_big_model_from_a_small_one(synthetic):
 
 
 def test_defaults_and_refusals(synthetic):
-    from bnbench.timing import DEFAULTS
+    from bnbench.engine.timing import DEFAULTS
 
     assert DEFAULTS["cpu"][0] % 2 == 0 and DEFAULTS["cuda"][0] % 2 == 0
     cfg = TrainConfig(model="MyNet", batch_size=16, train_per_class=1)   # 10 images: not one batch of 16
@@ -154,7 +154,7 @@ def test_defaults_and_refusals(synthetic):
 
 
 def test_seeds_come_from_the_configs(synthetic, monkeypatch):
-    import bnbench.train as train
+    import bnbench.engine.train as train
 
     seeds = []
     real = train.build_model

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bnbench.config import TrainConfig
-from bnbench.data import synthetic_cifar
+from bnbench.engine.config import TrainConfig
+from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import BnbenchError, ConfigError
-from bnbench.record import RunRecord
-from bnbench.train import resolve_device, train
+from bnbench.engine.record import RunRecord
+from bnbench.engine.train import resolve_device, train
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,37 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             resolve_device("cuda")
+    with pytest.raises(ConfigError, match="not known"):
+        resolve_device("cuda:x")     # refused by the parser, not by torch
+
+
+def test_one_device_vocabulary():
+    """The plugin option, the trainer and the baseline read device names through one parser."""
+    from bnbench.engine.device import as_device, parse_device
+    from bnbench.runner import Options
+
+    assert [parse_device(n) for n in ("auto", " CPU", "cuda", "cuda:0", "cuda:12")] == [
+        "auto", "cpu", "cuda", "cuda:0", "cuda:12"]
+    for bad in ("tpu", "", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:0:1", None, 0):
+        with pytest.raises(ConfigError, match="is not known; use auto, cpu, cuda or cuda:N"):
+            parse_device(bad)
+        with pytest.raises(ConfigError, match="^--bnbench-device .* is not known"):
+            Options(device=bad)
+    # The baseline only reads the type, so a CUDA name is fine without a GPU; a torch.device passes through.
+    assert as_device("cuda:1") == torch.device("cuda", 1) and as_device(torch.device("cpu")).type == "cpu"
+    with pytest.raises(ConfigError, match="not known"):
+        as_device("tpu")
+
+
+def test_one_loss_table():
+    """The loss names config validates are exactly the table the trainer and the baseline train with."""
+    from bnbench.engine.config import LOSSES
+    from bnbench.engine.losses import LOSS_FUNCTIONS, loss_function
+
+    assert tuple(LOSS_FUNCTIONS) == LOSSES
+    assert loss_function("nll") is F.nll_loss and loss_function("cross_entropy") is F.cross_entropy
+    with pytest.raises(ConfigError, match="loss 'mse' is not known; use nll or cross_entropy"):
+        loss_function("mse")
 
 
 def test_probing_through_the_config_uses_the_trainers_precision(synthetic):
@@ -213,7 +244,7 @@ def test_the_study_2_3_measurement_last_layer_gradient_change_per_step(synthetic
 
 def test_the_gradient_change_is_the_norm_of_consecutive_gradients(synthetic):
     """Recompute one step's value by hand: replay the first two steps and difference their gradients."""
-    from bnbench.train import build_model, loss_function, make_splits
+    from bnbench.engine.train import build_model, loss_function, make_splits
 
     cfg = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, epochs=1, batch_size=100,
                       deterministic=True, seed=3, precision="fp32", channels_last=False, track_grad_change=True)

@@ -1,4 +1,4 @@
-"""Verdict rules of :mod:`bnbench.stats`: supported only beyond seed noise, contradicted only when
+"""Verdict rules of :mod:`bnbench.verdicts.stats`: supported only beyond seed noise, contradicted only when
 the data exclude the claimed effect, inconclusive otherwise."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bnbench.errors import ConfigError
-from bnbench.stats import (ALPHA, CONFIDENCE, KINDS, RULE, Verdict, decide,
+from bnbench.verdicts.stats import (ALPHA, CONFIDENCE, KINDS, RULE, Verdict, decide,
                            paired_differences, pooled_variance, power_table, t_quantile, welch_interval)
 
 FAST = settings(deadline=None, max_examples=50)
@@ -413,6 +413,6 @@ def test_length_mismatch():
 
 
 def test_module_does_not_import_torch():
-    code = ("import sys, bnbench.stats as s; s.decide([1,2,3],[0,1,1],'greater',0.1); "
+    code = ("import sys, bnbench.verdicts.stats as s; s.decide([1,2,3],[0,1,1],'greater',0.1); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,72 @@
+"""What a result was measured on: versions, device, CPU, and the code's git state."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from bnbench import __version__
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state(path: Path | None = None) -> dict:
+    """Commit and dirty flag of the checkout bnbench runs from, when it is one."""
+    where = path or Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+        if not commit:
+            return {}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
+        return {"git_commit": commit, "git_dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+_STATIC: dict = {}
+
+
+def environment(device=None) -> dict:
+    """Versions, CPU, device, git state and command line. The parts that cannot change within a process are
+    computed once (git runs a subprocess)."""
+    import torch
+
+    if not _STATIC:
+        _STATIC.update(git_state())
+        _STATIC["command"] = " ".join(sys.argv)
+
+    info = {
+        "bnbench": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        **_STATIC,
+    }
+    try:
+        import torchvision
+
+        info["torchvision"] = torchvision.__version__
+    except ImportError:  # pragma: no cover - torchvision is a dependency
+        info["torchvision"] = None
+    if device is not None:
+        dev = torch.device(device)
+        info["device"] = str(dev)
+        info["device_name"] = torch.cuda.get_device_name(dev) if dev.type == "cuda" else info["cpu"]
+    return info

@@ -1,0 +1,467 @@
+"""Figures like the study's, drawn from plain data (lists, arrays, RunRecords); one PNG per call.
+
+- ``plot_claim_curves``:   report 1.1 / 1.2 / 2.1 accuracy-per-epoch plots (2.1: VGG_A vs VGG_A_BatchNorm valid
+                           accuracy per epoch), plus the per-step training loss of Santurkar et al. 2018, Fig. 1.
+- ``plot_documented``:     no figure of the study: its documented accuracy tables (1.1, 1.2, 2.1) vs what we measured.
+- ``plot_band``:           report 2.2 "loss landscape": fill_between(min_curve, max_curve) of the training loss over
+                           learning rates, one band per model.
+- ``plot_loss_landscape``: Santurkar et al. 2018, Fig. 4(a): loss along the gradient direction, L(w - eta g), min..max
+                           over eta at each probed step.
+- ``plot_probe_metric``:   Santurkar et al. 2018, Fig. 4(b) gradient predictiveness and Fig. 4(c) effective
+                           beta-smoothness (report 2.3, the bonus), BN and no-BN on shared axes.
+
+Colours follow the order of the dict a function is given: the first entry (side a) is tab:blue, the
+second (side b) tab:orange, then the rest of tab10. The 2.1 claims have BN as side a, so callers that pass
+the BN model first in the 2.2 / 2.3 figures too get BN = blue, no-BN = orange everywhere. ``colors=``
+overrides it per name. Smoothing is display-only: nothing here changes a number a verdict reads.
+
+Pyplot runs on the Agg backend (no display); every figure is closed before its function returns.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from bnbench.engine.record import CHANCE_ACCURACY, RunRecord  # noqa: E402
+
+DPI = 120
+SIDE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+STUDY_COLOUR = "black"
+MEASURED_COLOUR = "tab:green"
+CHANCE_STYLE = dict(color="0.55", linestyle=":", linewidth=1.0)
+
+__all__ = ["draw", "FIGURES", "smooth", "plot_claim_curves", "plot_documented", "plot_band", "plot_loss_landscape",
+           "plot_probe_metric", "side_colours", "SIDE_COLOURS", "DPI"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def smooth(values, window: int) -> np.ndarray:
+    """Centred moving average for display; same length as ``values``.
+
+    Near the ends the window shrinks to the samples that exist (no zero padding, so a constant stays
+    constant right up to the edges). Non-finite samples (NaN, inf: a diverged run) are left out of every
+    average; a window holding none but them gives NaN. ``window <= 1`` returns the values unchanged.
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    window = int(window)
+    if window <= 1 or v.size == 0:
+        return v.copy()
+    window = min(window, v.size)
+    ok = np.isfinite(v)
+    kernel = np.ones(window)
+    left = (window - 1) // 2
+    # convolve(..., "full")[i + window - 1 - left] sums v[i - left .. i + window - 1 - left]; the "full" tail and
+    # head are exactly the shrunken edge windows.
+    sums = np.convolve(np.where(ok, v, 0.0), kernel, mode="full")
+    counts = np.convolve(ok.astype(float), kernel, mode="full")
+    start = window - 1 - left
+    sums, counts = sums[start:start + v.size], counts[start:start + v.size]
+    out = np.full(v.size, np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0.5)
+    return out
+
+
+def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Colour per name by position (a = tab:blue, b = tab:orange, ...), overridden by ``colors``."""
+    out = {name: SIDE_COLOURS[i % len(SIDE_COLOURS)] for i, name in enumerate(names)}
+    out.update({k: v for k, v in (colors or {}).items() if k in out})
+    return out
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _finite_positive(arrays: Iterable[np.ndarray]) -> bool:
+    return any(np.any(np.isfinite(a) & (a > 0)) for a in arrays if np.size(a))
+
+
+def _no_data(ax, what: str = "no data") -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="0.4", fontsize=12)
+
+
+def _as_arrays(*seqs) -> list[np.ndarray]:
+    """Float arrays cut to the shortest length (steps and curves may disagree by a trailing sample)."""
+    arrs = [np.asarray(s if s is not None else [], dtype=float).ravel() for s in seqs]
+    n = min(a.size for a in arrs)
+    return [a[:n] for a in arrs]
+
+
+def _pct(x) -> float:
+    x = float("nan") if x is None else float(x)
+    return x * 100.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One claim: training loss per step and test accuracy per epoch, every seed of both sides.
+
+
+def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
+                      colors: Mapping[str, str] | None = None) -> Path:
+    """Left: training loss per step (every seed; light display smoothing). Right: test accuracy (%) per
+    evaluated epoch (every seed). A diverged run is drawn as far as it got, its last point marked with an
+    x, and its side's legend entry says how many seeds diverged."""
+    colour = side_colours(sides, colors)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(13, 5))
+    try:
+        longest = max((r.steps for rs in sides.values() for r in rs), default=0)
+        window = max(1, longest // 50)
+        loss_arrays, any_diverged, handles = [], False, []
+        non_div_max, div_points = [], []
+        for name, records in sides.items():
+            c = colour[name]
+            n_div = sum(1 for r in records if r.diverged)
+            any_diverged |= n_div > 0
+            label = f"{name} ({len(records)} seed{'s' if len(records) != 1 else ''}"
+            label += f", {n_div} diverged)" if n_div else ")"
+            handles.append(Line2D([], [], color=c, marker="o", markersize=4, label=label))
+            for seed, r in enumerate(records):
+                raw = np.asarray(r.step_loss, dtype=float)
+                if raw.size:
+                    y = smooth(raw, window)
+                    if r.diverged and r.diverged_step is not None and 0 < r.diverged_step < raw.size:
+                        # smooth only what came before the blow-up, so it does not leak backwards into the curve
+                        k = r.diverged_step
+                        y = np.concatenate([smooth(raw[:k], window), raw[k:]])
+                    loss_arrays.append(y)
+                    if not r.diverged and np.any(np.isfinite(y)):
+                        non_div_max.append(np.nanmax(y))
+                    ax_loss.plot(np.arange(raw.size), y, color=c, linewidth=0.9, alpha=0.75,
+                                 linestyle="--" if r.diverged else "-")
+                ev = [e for e in r.epochs if e.get("test_acc") is not None]
+                if ev:
+                    ax_acc.plot([e["epoch"] for e in ev], [_pct(e["test_acc"]) for e in ev], color=c,
+                                marker="o", markersize=3.5, linewidth=1.2, alpha=0.85,
+                                linestyle="--" if r.diverged else "-")
+                if r.diverged:
+                    div_points += _divergence_point(r, raw)
+                    if ev:
+                        ax_acc.plot([ev[-1]["epoch"]], [_pct(ev[-1]["test_acc"])], marker="x", color="black",
+                                    markersize=9, markeredgewidth=2, linestyle="none", zorder=5)
+
+        # Loss panel.
+        if loss_arrays:
+            if _finite_positive(loss_arrays):
+                ax_loss.set_yscale("log")
+            if any_diverged and non_div_max:
+                # keep the trained runs readable: a diverged loss of 1e30 would flatten them
+                top = max(non_div_max) * (10.0 if ax_loss.get_yscale() == "log" else 1.5)
+                lo, hi = ax_loss.get_ylim()
+                if hi > top:
+                    ax_loss.set_ylim(lo, top)
+            top = ax_loss.get_ylim()[1]
+            for x, y in div_points:
+                if y < top:
+                    ax_loss.plot([x], [y], marker="x", color="black", markersize=9, markeredgewidth=2,
+                                 linestyle="none", zorder=5)
+                else:   # off scale: an upward triangle just inside the top edge, the value written beside it
+                    ax_loss.plot([x], [0.97], marker="^", color="black", markersize=8, linestyle="none", zorder=5,
+                                 transform=ax_loss.get_xaxis_transform())
+                    ax_loss.annotate(f"{y:.3g}", (x, 0.97), xycoords=ax_loss.get_xaxis_transform(),
+                                     xytext=(6, -3), textcoords="offset points", fontsize=8, va="top")
+        else:
+            _no_data(ax_loss, "no training steps recorded")
+        smoothing = f"window {window}" if window > 1 else "none"
+        ax_loss.set_title(f"Training loss per step\n(display smoothing: {smoothing})")
+        ax_loss.set_xlabel("optimizer step")
+        ax_loss.set_ylabel("training loss" + (" (log scale)" if ax_loss.get_yscale() == "log" else ""))
+        ax_loss.grid(True, which="major", alpha=0.3)
+
+        # Accuracy panel.
+        if ax_acc.lines:
+            ax_acc.axhline(CHANCE_ACCURACY * 100, **CHANCE_STYLE)
+        else:
+            _no_data(ax_acc, "no evaluated epochs")
+        ax_acc.set_title("Test accuracy per evaluated epoch")
+        ax_acc.set_xlabel("epoch")
+        ax_acc.set_ylabel("test accuracy (%)")
+        ax_acc.grid(True, alpha=0.3)
+
+        loss_extra, acc_extra = [], [Line2D([], [], **CHANCE_STYLE, label=f"chance ({CHANCE_ACCURACY * 100:.0f}%)")]
+        if any_diverged:
+            off = any(y >= ax_loss.get_ylim()[1] for _, y in div_points)
+            div = dict(color="black", marker="x", markersize=8, markeredgewidth=2, linestyle="--")
+            loss_extra.append(Line2D([], [], **div, label="diverged (dashed; x = last finite loss"
+                                     + (", ^ = off scale" if off else "") + ")"))
+            acc_extra.insert(0, Line2D([], [], **div, label="diverged (dashed; x = last evaluation)"))
+        ax_loss.legend(handles=handles + loss_extra, loc="lower left", fontsize=8, framealpha=0.9)
+        ax_acc.legend(handles=handles + acc_extra, loc="lower right", fontsize=8, framealpha=0.9)
+        fig.suptitle(title, fontsize=12)
+        fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
+def _divergence_point(record: RunRecord, raw: np.ndarray) -> list[tuple[int, float]]:
+    """The last finite training loss at or before the diverged step, as [(step, loss)] (or [])."""
+    finite = np.flatnonzero(np.isfinite(raw))
+    if finite.size == 0:
+        return []
+    step = record.diverged_step if record.diverged_step is not None else int(finite[-1])
+    at = finite[finite <= step]
+    i = int(at[-1]) if at.size else int(finite[-1])
+    return [(i, float(raw[i]))]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measured vs documented accuracy.
+
+
+def plot_documented(path, rows: list[dict[str, Any]], *, title: str | None = None) -> Path:
+    """Horizontal dot plot, one line per row, in %: the study's number (black diamond), the measured mean
+    (dot) with a min..max error bar over seeds, every seed (small dots just above), a thin line from study to mean
+    and the gap written at the right. A row with no finite measurement says "not measured". The x-axis
+    is zoomed to the data (a gap of 1 point must be visible), so there are no bars from zero."""
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(10, 1.9 + 0.5 * max(n, 1)), layout="constrained")
+    try:
+        ys = np.arange(n)[::-1]          # first row at the top
+        everything = []
+        for y, row in zip(ys, rows):
+            study = _pct(row.get("study"))
+            seeds = np.array([_pct(m) for m in (row.get("measured") or [])], dtype=float)
+            seeds = seeds[np.isfinite(seeds)]
+            colour = row.get("color", MEASURED_COLOUR)
+            if seeds.size:
+                mean = float(seeds.mean())
+                everything += list(seeds)
+                if math.isfinite(study):
+                    ax.plot([study, mean], [y, y], color="0.6", linewidth=1.0, zorder=1)
+                ax.errorbar(mean, y, xerr=[[mean - seeds.min()], [seeds.max() - mean]], fmt="o", color=colour,
+                            ecolor=colour, elinewidth=2.0, capsize=5, markersize=8, zorder=3)
+                ax.plot(seeds, np.full(seeds.size, y + 0.22), linestyle="none", marker="o", markersize=3.5, color="0.15",
+                        alpha=0.8, zorder=4)
+                text = f"{mean:.1f}% (n={seeds.size})"
+                if math.isfinite(study):
+                    text += f", {mean - study:+.1f} pp vs study {study:.1f}%"
+            else:
+                text = "not measured" + (f" (study {study:.1f}%)" if math.isfinite(study) else "")
+            if math.isfinite(study):
+                everything.append(study)
+                ax.plot([study], [y], marker="D", color=STUDY_COLOUR, markersize=7, linestyle="none", zorder=5)
+            ax.text(1.01, y, text, va="center", ha="left", fontsize=8, transform=ax.get_yaxis_transform())
+        if not n:
+            _no_data(ax, "no documented rows")
+        ax.set_yticks(ys)
+        ax.set_yticklabels([str(r.get("label", "?")) for r in rows])
+        ax.set_ylim(-0.7, max(n, 1) - 0.3)
+        if everything:
+            lo, hi = min(everything), max(everything)
+            pad = max(2.0, 0.1 * (hi - lo))
+            ax.set_xlim(max(0.0, lo - pad), min(100.0, hi + pad))
+        else:
+            ax.set_xlim(0, 100)
+        chance = CHANCE_ACCURACY * 100
+        handles = [
+            Line2D([], [], marker="D", color=STUDY_COLOUR, linestyle="none", label="study (documented)"),
+            Line2D([], [], marker="o", color=MEASURED_COLOUR, linestyle="-", label="measured mean, min..max over seeds"),
+            Line2D([], [], marker="o", color="0.15", markersize=3.5, linestyle="none", label="individual seeds"),
+        ]
+        if ax.get_xlim()[0] <= chance:
+            ax.axvline(chance, **CHANCE_STYLE)
+            handles.append(Line2D([], [], **CHANCE_STYLE, label=f"chance ({chance:.0f}%)"))
+        ax.set_xlabel("test accuracy (%)")
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_title(title or "Measured vs documented test accuracy")
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bands: the course's loss landscape (2.2) and the paper's loss along the gradient.
+
+
+def _draw_bands(ax, bands: Mapping[str, Mapping[str, Any]], lo_key: str, hi_key: str, colour: dict[str, str],
+                smooth_window: int, band_label: str) -> list[np.ndarray]:
+    drawn = []
+    for name, band in bands.items():
+        steps, lo, hi = _as_arrays(band.get("steps"), band.get(lo_key), band.get(hi_key))
+        if not steps.size:
+            continue
+        lo, hi = smooth(lo, smooth_window), smooth(hi, smooth_window)
+        c = colour[name]
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        label = f"{name}: {band_label}"
+        if band.get("lrs"):
+            label += " (lr " + ", ".join(f"{lr:g}" for lr in band["lrs"]) + ")"
+        ax.fill_between(steps, lo, hi, where=ok, color=c, alpha=0.35, linewidth=0, label=label,
+                        interpolate=False)
+        ax.plot(steps, lo, color=c, linewidth=0.8)
+        ax.plot(steps, hi, color=c, linewidth=0.8)
+        drawn += [lo, hi]
+    return drawn
+
+
+def _band_figure(path, series, lo_key: str, hi_key: str, colors, smooth_window: int, band_label: str,
+                 title: str, xlabel: str, ylabel: str, log: bool,
+                 study: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """One figure of min..max bands, one per model on shared axes (the course's band and the paper's landscape);
+    ``study`` adds the study's per-epoch band per label as dashed steps (plot_band only)."""
+    colour = side_colours(list(series) + [k for k in (study or {}) if k not in series], colors)
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    try:
+        drawn = _draw_bands(ax, series, lo_key, hi_key, colour, smooth_window, band_label)
+        if study:
+            drawn += _draw_study_steps(ax, study, colour)
+        if not drawn:
+            _no_data(ax)
+        if log and _finite_positive(drawn):
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.grid(True, which="major", alpha=0.3)
+        if drawn:
+            ax.legend(loc="upper right", fontsize=9)
+        fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
+STUDY_BAND_LABEL = "study (published curve, per-epoch mean)"
+
+
+def _draw_study_steps(ax, study: Mapping[str, Mapping[str, Any]], colour: dict[str, str]) -> list[np.ndarray]:
+    """The study's per-epoch band per label: dashed steps at its min and max, one legend entry per label."""
+    drawn = []
+    for name, s in study.items():
+        lo, hi = _as_arrays(s.get("min"), s.get("max"))
+        x = np.asarray(s.get("epoch_steps") if s.get("epoch_steps") is not None else [], dtype=float).ravel()
+        if not lo.size or x.size < lo.size:
+            continue
+        if x.size == lo.size:          # epoch starts: close the last epoch with the spacing before it
+            x = np.append(x, x[-1] + (x[-1] - x[-2] if x.size > 1 else 1.0))
+        edges = x[:lo.size + 1]
+        c = colour[name]
+        # on top of the measured band, with a white halo so it stays visible over a dense per-step band
+        style = dict(color=c, linestyle="--", linewidth=1.8, baseline=None, zorder=4,
+                     path_effects=[patheffects.withStroke(linewidth=3.5, foreground="white")])
+        ax.stairs(hi, edges, label=f"{name}: {STUDY_BAND_LABEL}", **style)
+        ax.stairs(lo, edges, **style)
+        drawn += [lo, hi]
+    return drawn
+
+
+def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int = 1, *,
+              title: str | None = None, colors: Mapping[str, str] | None = None,
+              study: Mapping[str, Mapping[str, Any]] | None = None, quantity: str = "loss") -> Path:
+    """Report 2.2: per model, the band between the lowest and highest training loss over the learning
+    rates at each step (``{"steps", "min_curve", "max_curve"[, "lrs"]}``); smoothing is display only.
+    ``quantity="grad"`` draws the study's own 2.3 band instead: the last Linear layer's gradient change between
+    consecutive steps, ||g(t) - g(t-1)||, min..max over the learning rates.
+
+    ``study``: per label, the study's published band per epoch (``{"epoch_steps", "min", "max"}``, as
+    ``bnbench.study.curves.StudyCurves.overlay`` gives it: ``epoch_steps`` the n + 1 epoch edges in optimizer
+    steps, or the n epoch starts), drawn as dashed steps in the label's colour; the measured bands are then
+    labelled "measured". Pass it only for a measurement at the study's scale (391 steps an epoch), cut to the
+    measured epochs. None draws the measured bands alone."""
+    what, ylabel, default_title = {
+        "loss": ("training loss", "training loss", "Loss landscape (training loss band per model)"),
+        "grad": ("||g_last(t) - g_last(t-1)||", "last layer's gradient change",
+                 "Gradient predictiveness, the study's measurement (band per model)")}[quantity]
+    note = f"band = min..max {what} over learning rates at each step"
+    if smooth_window > 1:
+        note += f"; display smoothing: window {smooth_window}"
+    band_label = "min..max over learning rates"
+    if study:
+        band_label = "measured " + band_label
+        note += ("\nshaded = measured; dashed steps = the study's published curve (per-epoch mean of its min and "
+                 "max curves)")
+    return _band_figure(path, bands, "min_curve", "max_curve", colors, smooth_window, band_label,
+                        f"{title or default_title}\n{note}", "optimizer step", ylabel, log, study=study)
+
+
+def plot_loss_landscape(path, series: dict[str, dict], *, title: str | None = None,
+                        colors: Mapping[str, str] | None = None) -> Path:
+    """Santurkar et al. Fig. 4(a): per model, min..max over eta of L(w_t - eta g_t) at each probed step
+    (``{"steps", "min", "max"}``), log y."""
+    return _band_figure(path, series, "min", "max", colors, 1, "min..max over step sizes",
+                        f"{title or 'Loss landscape along the gradient direction'}\n"
+                        "band = min..max over step size eta of L(w - eta * grad L(w)) at each probed step",
+                        "training step", "loss L(w - eta g)", True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Probe metrics: gradient predictiveness, beta-smoothness.
+
+
+def plot_probe_metric(path, series: dict[str, dict], ylabel: str, title: str, log: bool = True, *,
+                      colors: Mapping[str, str] | None = None) -> Path:
+    """A probe metric vs training step, one line per model (``{"steps", "values"}``), with a min..max band
+    where ``"min"`` and ``"max"`` are given. Log y when ``log`` and the data allow it."""
+    colour = side_colours(series, colors)
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    try:
+        drawn = []
+        for name, s in series.items():
+            c = colour[name]
+            steps, values = _as_arrays(s.get("steps"), s.get("values"))
+            has_band = s.get("min") is not None and s.get("max") is not None
+            if has_band:
+                bsteps, lo, hi = _as_arrays(s.get("steps"), s.get("min"), s.get("max"))
+                if bsteps.size:
+                    ok = np.isfinite(lo) & np.isfinite(hi)
+                    ax.fill_between(bsteps, lo, hi, where=ok, color=c, alpha=0.25, linewidth=0,
+                                    label=f"{name}: min..max")
+                    drawn += [lo, hi]
+            if steps.size:
+                ax.plot(steps, values, color=c, linewidth=1.4, marker="o" if steps.size <= 60 else None,
+                        markersize=3.5, label=name + (": value" if has_band else ""))
+                drawn.append(values)
+        if not drawn:
+            _no_data(ax)
+        if log and _finite_positive(drawn):
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.grid(True, which="major", alpha=0.3)
+        if drawn:
+            ax.legend(loc="best", fontsize=9)
+        fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A metric's figures (bnbench.verdicts.metrics.Figure): its kind names the drawing function.
+
+FIGURES = {
+    "curves": lambda path, title, sides: plot_claim_curves(path, title, sides),
+    "band": lambda path, bands, log, study, quantity: plot_band(path, bands, log=log, study=study, quantity=quantity),
+    "probe": lambda path, series, ylabel, title: plot_probe_metric(path, series, ylabel=ylabel, title=title),
+    "landscape": lambda path, series: plot_loss_landscape(path, series),
+}
+
+
+def draw(figure, path) -> Path:
+    """Draw a metric's ``Figure`` to ``path``."""
+    return FIGURES[figure.kind](path, **figure.data)

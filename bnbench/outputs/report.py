@@ -1,0 +1,130 @@
+"""``bnbench report DIR``: one self-contained HTML file (plots embedded as data URIs, no external assets) with the
+claims table, every claim's numbers against the study's, the speed tables and the environment — the file a user
+attaches to a message. Every string from the run is HTML-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+from bnbench.outputs.compare import load_summary
+from bnbench.errors import BnbenchError
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
+th{background:#f3f3f3;text-align:left}.supported{color:#17803d;font-weight:bold}
+.contradicted{color:#c0262d;font-weight:bold}.inconclusive{color:#a56a00;font-weight:bold}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}.small{color:#666;font-size:12px}
+"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def _num(x, scale=1.0, digits=2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x * scale:.{digits}f}"
+
+
+def _img(path: Path) -> str:
+    if not path.is_file():
+        return f'<p class="small">missing plot: {_e(path.name)}</p>'
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{_e(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def _environment(out: Path) -> dict:
+    for rec in sorted((out / "records").rglob("*.json")):
+        try:
+            return json.loads(rec.read_text()).get("env", {})
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
+def render(run_dir: str | Path) -> str:
+    from bnbench.study.catalog import CLAIMS
+    from bnbench.outputs.table import evidence, study_reading
+
+    summary = load_summary(run_dir)
+    out = Path(summary["_path"]).parent
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bnbench report</title><style>{CSS}</style>"
+             "</head><body>", "<h1>bnbench report</h1>",
+             f"<p class='small'>run folder {_e(out)} &middot; started {_e(summary.get('started_at'))} &middot; "
+             f"finished {_e(summary.get('finished_at'))}"
+             + (" &middot; <b>partial (interrupted)</b>" if summary.get("partial") else "") + "</p>"]
+    claims = summary.get("claims", [])
+    if claims:
+        parts.append("<h2>Claims</h2><table><tr><th>claim</th><th>profile</th><th>study</th><th>measured a vs b "
+                     "(per seed)</th><th>verdict</th><th>vs study</th><th>s/epoch a / b</th></tr>")
+        for c in claims:
+            claim = CLAIMS.get(c["claim_id"])
+            scale = claim.metric.scale if claim else 1.0
+            study_vals = claim.metric.study_values(claim) if claim else "—"
+            measured = (", ".join(_num(v, scale) for v in c["a_values"]) + " vs "
+                        + ", ".join(_num(v, scale) for v in c["b_values"]))
+            if claim and study_reading(c):
+                measured = f"final epoch: {measured}; {study_reading(c)}"
+            checks = "; ".join(f"{d['what']}: {d['check']}" for d in c.get("documented") or []) or "n/a"
+            verdict = c["verdict"]
+            parts.append(f"<tr><td><b>{_e(c['claim_id'])}</b><br><span class='small'>"
+                         f"{_e(claim.sentence if claim else '')}</span></td><td>{_e(c['profile'])}</td>"
+                         f"<td>{_e(study_vals)}</td><td>{_e(measured)}</td>"
+                         f"<td><span class='{_e(verdict)}'>{_e(verdict)}</span><br>"
+                         f"{_e(evidence(c, claim)) if claim else ''}<br><span class='small'>"
+                         f"{_e(c['reason'])}</span></td><td>{_e(checks)}</td>"
+                         f"<td>{_num(c.get('a_s_per_epoch'))} / {_num(c.get('b_s_per_epoch'))}</td></tr>")
+        parts.append("</table>")
+        parts.append("<h2>Figures</h2>")
+        for c in claims:
+            parts.append(f"<h3>{_e(c['claim_id'])}</h3>")
+            for note in c.get("notes") or []:
+                parts.append(f"<p class='small'>{_e(note)}</p>")
+            if c.get("plot"):
+                parts.append(_img(out / c["plot"]))
+        for extra in ("2.3_loss-landscape.png", "documented.png"):
+            if (out / "plots" / extra).is_file():
+                parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra))
+    experiments = summary.get("experiments") or {}
+    if experiments:
+        parts.append("<h2>Experiments: every setting and where it comes from</h2><p class='small'>study code: the "
+                     "study's published scripts; report: its tables; course template; paper: Santurkar et al.; "
+                     "assumption: bnbench's choice, with its reason; bnbench: execution: how, not what, is "
+                     "computed.</p>")
+        for exp_id, info in experiments.items():
+            config, provenance = info.get("config") or {}, info.get("provenance") or {}
+            parts.append(f"<h3>{_e(exp_id)}</h3><table><tr><th>setting</th><th>value</th><th>source</th></tr>")
+            for key, source in provenance.items():
+                value = (config.get("model_args") or {}).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
+                    else config.get(key)
+                parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(source)}</td></tr>")
+            parts.append("</table>")
+    for key, title in (("speed", "Speed: MyNet against the study-style loop"), ("model_speed", "Speed per model")):
+        rows = summary.get(key) or []
+        if rows:
+            cols = list(rows[0])
+            parts.append(f"<h2>{_e(title)}</h2><table><tr>" + "".join(f"<th>{_e(k)}</th>" for k in cols) + "</tr>")
+            for r in rows:
+                parts.append("<tr>" + "".join(f"<td>{_e(_num(r[k], digits=4) if isinstance(r[k], float) else r[k])}"
+                                              "</td>" for k in cols) + "</tr>")
+            parts.append("</table>")
+    env = _environment(out)
+    if env:
+        parts.append("<h2>Environment</h2><table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
+                                                            for k, v in env.items()) + "</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    text = render(run_dir)
+    target = Path(output) if output else Path(load_summary(run_dir)["_path"]).parent / "report.html"
+    try:
+        target.write_text(text)
+    except OSError as exc:
+        raise BnbenchError(f"cannot write the report to {target} ({exc.strerror or exc}); use -o FILE") from None
+    return target

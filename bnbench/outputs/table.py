@@ -1,0 +1,220 @@
+"""The claims table: one row per claim, printed at the end of a pytest run and by ``bnbench summary``."""
+from __future__ import annotations
+
+import io
+import math
+
+from bnbench.numbers import nan_if_none
+from bnbench.study import documented as study
+from bnbench.study.catalog import CLAIMS
+
+VERDICT_STYLE = {"supported": "bold green", "contradicted": "bold red", "inconclusive": "yellow"}
+
+
+def _spread(values: list[float], scale: float) -> str:
+    vals = [v * scale for v in values if not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.2f}"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    return f"{mean:.2f} ± {sd:.2f}"
+
+
+def _s_per_epoch(result, claim) -> str:
+    ours = f"{result['a_s_per_epoch']:.2f} / {result['b_s_per_epoch']:.2f}" \
+        if result.get("a_s_per_epoch") is not None and result.get("b_s_per_epoch") is not None else "n/a"
+    rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+    theirs = " / ".join(f"{r.s_per_epoch:.2f}" for r in rows if r.s_per_epoch is not None)
+    return f"{ours}\nstudy {theirs}" if theirs else ours
+
+
+def evidence(result: dict, claim) -> str:
+    """The numbers behind a verdict, never the word alone: n, the mean effect with its interval and the rule that
+    made it, and the claim's minimum effect. E.g. "n=3: +4.9 [+3.1, +6.7] pp (90% t-interval), margin 1 pp"."""
+    st = result.get("stats") or {}
+    n = st.get("n", len(result.get("a_values") or []))
+    relative = st.get("relative", claim.relative)
+    scale, unit = (100.0, "%") if relative else (claim.metric.scale, claim.metric.unit)
+
+    finite = [abs(x) * scale for x in (st.get("mean_diff"), st.get("ci_low"), st.get("ci_high"))
+              if isinstance(x, (int, float)) and math.isfinite(x)]
+    digits = _digits(max(finite, default=0.0))   # one precision for the mean and both bounds
+
+    def num(x):
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:+.{digits}f}"
+
+    margin = f"margin {claim.margin * scale:g}{unit}"
+    mean, lo, hi = st.get("mean_diff"), st.get("ci_low"), st.get("ci_high")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return f"n={n}: no effect measured; {margin}"
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return f"n={n}: {num(mean)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
+    level = f"{st.get('confidence', 0.9) * 100:g}%"
+    return f"n={n}: {num(mean)} [{num(lo)}, {num(hi)}]{unit} ({level} t-interval); {margin}"
+
+
+def _digits(x: float) -> int:
+    return 2 if x == 0 or abs(x) >= 1 else min(6, 2 - math.floor(math.log10(abs(x))))
+
+
+def study_reading(result: dict) -> str:
+    """The accuracy the study would have reported (its checkpoint rule or best epoch), per side, labelled."""
+    sr = (result.get("extra") or {}).get("study_reading")
+    if not sr:
+        return ""
+    a = [nan_if_none(v) for v in sr["a"]]
+    b = [nan_if_none(v) for v in sr["b"]]
+    return f"study's reading ({'/'.join(sorted(set(sr['reading'])))}): {_spread(a, 100)} vs {_spread(b, 100)}%"
+
+
+def results_table(results):
+    """A rich Table of claim results (ClaimResult objects or their dicts, e.g. from summary.json): per claim, the id
+    and verdict on the left (kept whole: no column competes with them), the evidence and numbers on the right."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_lines=True, expand=False)
+    table.add_column("claim, verdict", no_wrap=True)
+    table.add_column(escape("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
+    for res in results:
+        r = res if isinstance(res, dict) else res.to_dict()
+        claim = CLAIMS.get(r["claim_id"])
+        verdict = f"[{VERDICT_STYLE.get(r['verdict'], '')}]{escape(str(r['verdict']))}[/]" + (
+            " (smoke)" if r.get("profile") == "smoke" else "")
+        if claim is None:
+            table.add_row(f"{escape(str(r['claim_id']))}\n{verdict}", "(a claim this bnbench does not know)")
+            continue
+        scale, unit = claim.metric.scale, claim.metric.unit
+        a = [nan_if_none(v) for v in r["a_values"]]
+        b = [nan_if_none(v) for v in r["b_values"]]
+        label = f"{claim.metric.measured_as} " if claim.metric.measured_as else ""
+        lines = [escape(evidence(r, claim)),
+                 f"measured ({label}a vs b): {_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')}"]
+        if study_reading(r):
+            lines.append(study_reading(r))
+        checks = "; ".join(d["check"] for d in r.get("documented") or []) or (
+            "n/a at this scale" if any(e.documented for e in claim.experiments) else "no study number")
+        lines.append(f"study: {claim.metric.study_values(claim)}; check: {checks}")
+        lines.append("s/epoch a / b: " + _s_per_epoch(r, claim).replace("\n", ", "))
+        if r["verdict"] == "inconclusive" and r.get("reason"):
+            lines.append("[dim]why: " + escape(r["reason"].split(": ", 1)[-1]) + "[/dim]")
+        table.add_row(f"{claim.id}\n{verdict}", "\n".join(lines))
+    return table
+
+
+def claim_rows(results) -> list[dict]:
+    """Plain rows of the claims table (for --format md / csv): id, profile, verdict, the evidence, both sides'
+    per-seed values, the study's reading where there is one, the study's values and the check against them."""
+    rows = []
+    for res in results:
+        r = res if isinstance(res, dict) else res.to_dict()
+        claim = CLAIMS.get(r["claim_id"])
+        if claim is None:
+            rows.append({"claim": r["claim_id"], "profile": r.get("profile", ""), "verdict": r["verdict"]})
+            continue
+        scale = claim.metric.scale
+        per_seed = " vs ".join("/".join("n/a" if v is None or math.isnan(v) else f"{v * scale:.4g}" for v in r[k])
+                               for k in ("a_values", "b_values"))
+        rows.append({
+            "claim": claim.id, "profile": r.get("profile", ""), "verdict": r["verdict"], "evidence": evidence(r, claim),
+            "a, b per seed": per_seed, "study's reading": study_reading(r), "study": claim.metric.study_values(claim),
+            "vs study": "; ".join(d["check"] for d in r.get("documented") or []),
+            "reason": r["reason"] if r["verdict"] == "inconclusive" else ""})
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_csv(rows: list[dict]) -> str:
+    import csv
+
+    buf = io.StringIO()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buf, fieldnames=cols)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def speed_table(rows):
+    from rich.table import Table
+
+    table = Table(title="speed: bnbench vs the study-style loop (same model, batch, device, same run)")
+    for col in ("model", "variant", "device", "ran as", "bnbench s/epoch", "first epoch s", "study-style s/epoch",
+                "ratio", "test acc"):
+        table.add_column(col, justify="left" if col in ("model", "variant", "device", "ran as") else "right")
+    for r in rows:
+        table.add_row(r["model"], r["variant"], r["device"], execution(r), f"{r['bnbench_s_per_epoch']:.2f}",
+                      f"{r['bnbench_first_epoch_s']:.2f}", f"{r['study_style_s_per_epoch']:.2f}",
+                      f"{r['ratio']:.2f}x", f"{r['test_acc'] * 100:.2f}%")
+    return table
+
+
+def execution(row) -> str:
+    """How a speed row's bnbench side ran: precision, plus 'CUDA graph' / 'compiled' where they were in use."""
+    parts = [row.get("precision") or "?"]
+    if str(row.get("cuda_graphs") or "").startswith("on:"):
+        parts.append("CUDA graph")
+    if row.get("compile") == "compiled":
+        parts.append("compiled")
+    return ", ".join(parts)
+
+
+def model_speed_table(rows):
+    from rich.table import Table
+
+    table = Table(title="speed per model: training images/s, FLOPs and the machine's own matmul peak (same run)")
+    for col in ("model", "batch", "ran as", "bnbench img/s", "study-style img/s", "speedup", "GFLOP/image",
+                "achieved TFLOP/s", "peak TFLOP/s", "of peak"):
+        table.add_column(col, justify="left" if col in ("model", "ran as") else "right")
+    for r in rows:
+        table.add_row(r["model"], str(r["batch_size"]), execution(r), f"{r['bnbench_images_per_s']:.0f}",
+                      f"{r['study_style_images_per_s']:.0f}", f"{r['speedup']:.2f}x",
+                      f"{r['flops_per_image'] / 1e9:.3f}", f"{r['achieved_flops'] / 1e12:.3f}",
+                      f"{r['peak_flops'] / 1e12:.3f} ({r['peak_dtype']})", f"{r['fraction_of_peak'] * 100:.1f}%")
+    return table
+
+
+def full_suite_estimate_table(model_speed):
+    """The full profile's estimated wall time on the machine the per-model speeds were measured on, or None
+    when they do not cover every model (or come from more than one device)."""
+    from bnbench.errors import BnbenchError
+    from bnbench.estimate import speed_estimate_table
+    from bnbench.study.profiles import get_profile
+
+    try:
+        return speed_estimate_table(model_speed, get_profile("full"))
+    except BnbenchError:
+        return None
+
+
+def summary_tables(claims=(), speed=(), model_speed=()) -> list:
+    """The tables a run's results make, in order: claims, MyNet speed, per-model speed, and, when the per-model
+    speeds cover every model, the full profile's estimated wall time (empty ones left out)."""
+    tables = ([results_table(claims)] if claims else []) + ([speed_table(speed)] if speed else [])
+    if model_speed:
+        tables.append(model_speed_table(model_speed))
+        estimate = full_suite_estimate_table(model_speed)
+        if estimate is not None:
+            tables.append(estimate)
+    return tables
+
+
+def render(tables, width: int = 120, color: bool = False) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=max(width, 80), force_terminal=color, color_system="standard" if color else None)
+    for table in tables:
+        console.print(table)
+    return buf.getvalue()

@@ -1,0 +1,63 @@
+"""Claims: side a against side b (each side one experiment, or a group of them: a sweep), the metric that measures
+them, the direction and the minimum effect (or equivalence margin) that decides, and the documented rows they
+check. The study's claims are defined in ``bnbench.study.catalog``; adding one is one ``claim(...)`` call there.
+Torch-free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnbench.study.experiments import Experiment
+from bnbench.verdicts.metrics import Metric, get_metric
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str                        # "1.1/hidden-500-beats-100"
+    sentence: str                  # the study's claim in its own terms
+    a: tuple[Experiment, ...]      # the side the claim is about (the treatment)
+    b: tuple[Experiment, ...]      # the side it is compared with
+    kind: str                      # greater | less | not_greater | equivalent (see bnbench.verdicts.stats)
+    margin: float                  # minimum effect / equivalence margin, in the metric's units
+    margin_reason: str
+    metric: Metric = get_metric("test_acc")
+    relative: bool = False         # compare a/b - 1 instead of a - b (times, gradient sizes)
+    documented_tolerance: float = 0.03  # |measured mean - study| within this counts as reproduced
+    notes: tuple[str, ...] = ()
+    a_label: str = ""
+    b_label: str = ""
+
+    @property
+    def section(self) -> str:
+        return self.id.split("/")[0]
+
+    @property
+    def experiments(self) -> tuple[Experiment, ...]:
+        return self.a + self.b
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return (self.a_label or " + ".join(e.label for e in self.a), self.b_label or " + ".join(e.label for e in self.b))
+
+    def __str__(self) -> str:
+        return self.id
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(id: str, sentence: str, a, b, kind: str, margin: float, margin_reason: str, metric: str = "test_acc",
+          **extra) -> Claim:
+    """Register a claim; ``a`` and ``b`` are an Experiment or a tuple of them (a sweep); ``metric`` a name in
+    ``bnbench.verdicts.metrics.METRICS``."""
+    if id in CLAIMS:
+        raise ValueError(f"claim {id!r} is defined twice")
+    a, b = (a,) if isinstance(a, Experiment) else tuple(a), (b,) if isinstance(b, Experiment) else tuple(b)
+    CLAIMS[id] = Claim(id, sentence, a, b, kind, margin, margin_reason, metric=get_metric(metric), **extra)
+    return CLAIMS[id]
+
+
+def claims_in(section: str) -> list[Claim]:
+    from bnbench.study import catalog  # noqa: F401  (fills the registry)
+
+    return [c for c in CLAIMS.values() if c.section == section]
