@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bnbench.outputs.compare import DEFAULT_MAX_SLOWDOWN, load_summary
+from bnbench.outputs.compare import DEFAULT_MAX_SLOWDOWN
+from bnbench.store import load_summary
 from bnbench.errors import BnbenchError
 
 
@@ -90,11 +91,11 @@ def cmd_summary(ns) -> None:
     claims, speed, model_speed = [], [], []
     for d in ns.dirs:
         data = load_summary(d)
-        claims += data.get("claims", [])
-        speed += data.get("speed", [])
-        model_speed += data.get("model_speed", [])
-        if data.get("partial"):
-            print(f"note: {data['_path']} is from an interrupted run (partial)")
+        claims += data.claims
+        speed += data.speed
+        model_speed += data.model_speed
+        if data.partial:
+            print(f"note: {data.path} is from an interrupted run (partial)")
     if ns.format != "table":
         from bnbench.outputs.table import claim_rows, to_csv, to_markdown
 
@@ -113,7 +114,7 @@ def cmd_estimate(ns) -> None:
     from bnbench.estimate import speed_estimate_table
     from bnbench.study.profiles import get_profile
 
-    rows = load_summary(ns.dir).get("model_speed", [])
+    rows = load_summary(ns.dir).model_speed
     if not rows:
         raise BnbenchError(f"{ns.dir} has no per-model speed results: run "
                            f"pytest benchmarks -m speed -k model_speed --bnbench-out {ns.dir}")

@@ -55,7 +55,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    from bnbench.runner import BnbenchSession, Options, parse_int_option
+    from bnbench.runner import Options, Runner, parse_int_option
 
     opt = config.option
     try:
@@ -68,7 +68,7 @@ def pytest_configure(config):
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
-    session = BnbenchSession(options, progress_factory=lambda: _progress(config),
+    session = Runner(options, progress_factory=lambda: _progress(config),
                              run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"))
     config.stash[_SESSION] = session
     config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)

@@ -1,34 +1,24 @@
-"""One benchmark session: options, the data and device (loaded once), a cache of finished runs, the claims'
-results, and what is written under the output directory. Plain Python: the pytest plugin is a thin layer over
-this, and it can be driven without pytest. Torch is imported only when something is trained.
-
-Output layout (``--bnbench-out``, default ``bnbench-results/``)::
-
-    records/<experiment>/<profile>-seed<k>-<config hash>.json   one per training run
-    plots/<claim id>.png, plots/documented.png                   figures
-    structures/<experiment>.txt                                 layer / output shape / parameters tables
-    summary.json                                                every claim's verdict and numbers
+"""The runner: one benchmark run's options, the data and device (loaded once), a cache of finished runs, and the
+claims' results. It trains through the engine, decides through the verdicts and writes through the store
+(``bnbench.store``, which owns the output folder's layout and formats). Plain Python: the pytest plugin is a thin
+layer over this, and it can be driven without pytest. Torch is imported only when something is trained.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import errno
-import json
-import math
-import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bnbench.engine.record import RunRecord
+from bnbench.errors import BnbenchError, ConfigError
+from bnbench.store import Shard, Store, Summary
+from bnbench.store.files import safe_name
 from bnbench.study.claims import Claim
 from bnbench.study.experiments import Experiment
-from bnbench.verdicts.evaluate import ClaimResult, evaluate
-from bnbench.errors import BnbenchError, ConfigError
 from bnbench.study.profiles import Profile, get_profile, scaled_config, with_overrides
-from bnbench.engine.record import RunRecord
+from bnbench.verdicts.evaluate import ClaimResult, evaluate
 
 
 @dataclass(frozen=True)
@@ -63,85 +53,20 @@ def parse_int_option(name: str, raw: Any) -> int | None:
         raise ConfigError(f"{name} {raw!r} is not a whole number") from None
 
 
-def safe_name(text: str) -> str:
-    """A claim or experiment id as one path component: "1.1/hidden-500" -> "1.1_hidden-500"."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unnamed"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same directory, then rename: a reader never sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise BnbenchError(f"cannot write {path}: {exc.strerror or exc}; choose another --bnbench-out") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, allow_nan=False, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; results are meant to be shared like any file
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-            raise BnbenchError(f"cannot write {path}: {why}; free space or choose another --bnbench-out "
-                               "(records written so far are intact)") from None
-        raise
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _json_default(obj):
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _clean(x: Any) -> Any:
-    """NaN / inf are not JSON: store them as null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock across processes (pytest-xdist workers): one of them trains a configuration,
-    the others wait, then read its record. A no-op where fcntl is unavailable."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def new_run_id() -> str:
     import uuid
 
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
-class BnbenchSession:
+class Runner:
     def __init__(self, options: Options, progress_factory=None, run_id: str | None = None,
                  worker: str | None = None):
         self.options = options
         self.run_id = run_id or new_run_id()   # shared by every xdist worker of one pytest run
         self.worker = worker                   # "gw0", ... under pytest-xdist, else None
-        self.out = Path(options.out).expanduser().resolve()
+        self.store = Store(options.out)
+        self.out = self.store.out
         self.results: list[ClaimResult] = []
         self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
         self.record_files: dict[str, list[str]] = {}    # the same keys -> where those records are
@@ -198,9 +123,9 @@ class BnbenchSession:
         record = self._cache.get(config.hash)
         if record is not None:
             return record
-        path = self.record_path(experiment, profile, seed, config.hash)
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            record = self.load_finished(experiment, profile, seed, config.hash)
+        path = self.store.record_path(experiment.id, profile.name, seed, config.hash)
+        with self.store.lock(path):
+            record = self.store.load_finished(experiment.id, profile.name, seed, config.hash)
             if record is not None and record.run_id != self.run_id and not self.options.resume:
                 record = None                      # an older run's record: only --bnbench-resume reuses it
             if record is not None:
@@ -224,20 +149,16 @@ class BnbenchSession:
         from bnbench.engine.timing import interleaved_step_times
 
         a, b = (scaled_config(e.config, profile, e.section, seed) for e in (claim.a[0], claim.b[0]))
-        key = f"{a.hash}-{b.hash}-{self.device.type}"
-        path = self.out / "records" / safe_name(claim.id) / f"{profile.name}-seed{seed}-timing-{key}.json"
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            try:
-                found = json.loads(path.read_text())
-                if found.get("run_id") == self.run_id or self.options.resume:
-                    if found.get("run_id") != self.run_id:
-                        self.resumed += 1
-                    return found
-            except (OSError, ValueError, AttributeError):
-                pass   # absent or damaged: measure again
+        path = self.store.timing_path(claim.id, profile.name, seed, f"{a.hash}-{b.hash}-{self.device.type}")
+        with self.store.lock(path):
+            found = self.store.load_timing(path)
+            if found is not None and (found.get("run_id") == self.run_id or self.options.resume):
+                if found.get("run_id") != self.run_id:
+                    self.resumed += 1
+                return found
             timing = interleaved_step_times(a, b, self.data, device=self.device, cuda_graphs=self.options.cuda_graphs)
             timing.update({"run_id": self.run_id, "claim": claim.id, "profile": profile.name, "seed": seed})
-            write_json_atomic(path, _clean(timing))
+            self.store.save_timing(path, timing)
             self.trained += 1
         return timing
 
@@ -250,56 +171,31 @@ class BnbenchSession:
         return recs
 
     def record_path(self, experiment: Experiment, profile: Profile, seed: int, config_hash: str) -> Path:
-        return self.out / "records" / safe_name(experiment.id) / f"{profile.name}-seed{seed}-{config_hash}.json"
-
-    def load_finished(self, experiment: Experiment, profile: Profile, seed: int, config_hash: str) -> RunRecord | None:
-        """A finished record of exactly this configuration, or None (absent, unreadable or another config)."""
-        path = self.record_path(experiment, profile, seed, config_hash)
-        try:
-            record = RunRecord.from_dict(json.loads(path.read_text()), source=str(path))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, BnbenchError):
-            return None   # a damaged record is retrained, and overwritten when the new run finishes
-        if record.config_hash != config_hash or not record.finished_at:
-            return None
-        record.step_loss = [math.nan if x is None else x for x in record.step_loss]  # JSON null was NaN
-        return record
+        return self.store.record_path(experiment.id, profile.name, seed, config_hash)
 
     # -- several workers ----------------------------------------------------------------------------
-    def worker_file(self, worker: str) -> Path:
-        return self.out / ".workers" / f"{self.run_id}-{worker}.json"
-
     def write_worker_file(self) -> None:
         """An xdist worker's share of the summary; the controller merges them (``merge_workers``)."""
-        write_json_atomic(self.worker_file(self.worker), _clean({
-            "run_id": self.run_id,
-            "claims": [r if isinstance(r, dict) else r.to_dict() for r in self.results], "speed": self.speed_rows,
-            "model_speed": self.model_speed_rows, "trained": self.trained, "resumed": self.resumed,
-            "records": self.record_files}))
+        self.store.write_shard(Shard(self.run_id, list(self.results), self.speed_rows, self.model_speed_rows,
+                                     self.trained, self.resumed, self.record_files), self.worker)
 
     def merge_workers(self) -> None:
         """Controller side: fold every worker's results of this run into this session."""
-        for path in sorted((self.out / ".workers").glob(f"{self.run_id}-*.json")):
-            part = json.loads(path.read_text())
-            self.results.extend(part["claims"])
-            self.speed_rows.extend(part["speed"])
-            self.model_speed_rows.extend(part["model_speed"])
-            self.trained += part["trained"]
-            self.resumed += part["resumed"]
-            for key, paths in part["records"].items():
-                self.records[key] = [RunRecord.from_dict(json.loads(Path(p).read_text()), source=p) for p in paths]
-            path.unlink()
+        from bnbench.store import load_record
+
+        for shard in self.store.take_shards(self.run_id):
+            self.results.extend(shard.claims)
+            self.speed_rows.extend(shard.speed)
+            self.model_speed_rows.extend(shard.model_speed)
+            self.trained += shard.trained
+            self.resumed += shard.resumed
+            for key, paths in shard.records.items():
+                self.records[key] = [load_record(p) for p in paths]
 
     def write_record(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> Path:
-        path = self.record_path(experiment, profile, seed, record.config_hash)
-        data = record.to_dict()
-        data["experiment"] = experiment.id
-        data["profile"] = profile.name
-        data["provenance"] = experiment.provenance     # where each setting comes from (bnbench.study.documented)
-        data["reported_as"] = experiment.reported_as   # how the study read off the accuracy it reports
-        write_json_atomic(path, _clean(data))
-        return path
+        # provenance: where each setting comes from (bnbench.study); reported_as: how the study read its accuracy
+        return self.store.save_record(record, experiment.id, profile.name, seed, provenance=experiment.provenance,
+                                      reported_as=experiment.reported_as)
 
     # -- claims ---------------------------------------------------------------------------------
     def check(self, claim: Claim, profile: Profile) -> ClaimResult:
@@ -347,21 +243,13 @@ class BnbenchSession:
 
             figure = plot_documented(self.out / "plots" / "documented.png", rows)
         self.write_structures()
-        summary = {
-            "schema_version": 1, "started_at": self.started_at,
-            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "partial": partial, "out": str(self.out), "options": self.options.__dict__,
-            "trained_runs": self.trained, "resumed_runs": self.resumed,
-            "run_id": self.run_id,
-            "claims": [r if isinstance(r, dict) else r.to_dict() for r in self.results],
-            "speed": self.speed_rows,
-            "model_speed": self.model_speed_rows,
-            "documented_figure": str(Path(figure).relative_to(self.out)) if figure else None,
-            "experiments": self.experiment_settings(),
-        }
-        path = self.out / "summary.json"
-        write_json_atomic(path, _clean(summary))
-        return path
+        summary = Summary(
+            path=str(self.store.summary_path), claims=list(self.results), speed=self.speed_rows,
+            model_speed=self.model_speed_rows, experiments=self.experiment_settings(), partial=partial,
+            started_at=self.started_at, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            run_id=self.run_id, documented_figure=str(Path(figure).relative_to(self.out)) if figure else None,
+            trained_runs=self.trained, resumed_runs=self.resumed)
+        return self.store.write_summary(summary, out=str(self.out), options=self.options.__dict__)
 
     def experiment_settings(self) -> dict:
         """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
@@ -386,10 +274,10 @@ class BnbenchSession:
             done.add(exp_id)
             config = exp.config
             path = self.out / "structures" / f"{safe_name(exp_id)}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
             model = create_model(config.model, **config.model_args)
             args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
-            path.write_text(format_structure(f"{exp_id}: {config.model}({args})", structure_table(model)) + "\n")
+            self.store.write_text(path, format_structure(f"{exp_id}: {config.model}({args})",
+                                                         structure_table(model)) + "\n")
 
 
 def user_error(exc: BaseException) -> str | None:

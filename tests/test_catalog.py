@@ -25,7 +25,9 @@ from bnbench.errors import BnbenchError, ConfigError
 from bnbench.engine.models import create_model
 from bnbench.study.profiles import get_profile
 from bnbench.engine.record import RunRecord
-from bnbench.runner import Options, parse_int_option, safe_name, write_json_atomic
+from bnbench.store.formats import record_from_json
+from bnbench.runner import Options, parse_int_option
+from bnbench.store.files import safe_name, write_json_atomic
 from bnbench.engine.train import resolve_device, train
 from test_data import write_batch
 
@@ -123,9 +125,9 @@ BAD_SETTINGS = {
     "batch of one through BatchNorm": (lambda: train(TrainConfig(model="ResNet", batch_size=1, max_steps=1,
                                                                  train_per_class=1, test_per_class=1), SYNTHETIC),
                                        "batch_size"),
-    "run record from a newer bnbench": (lambda: RunRecord.from_dict({"schema_version": 99}, source="r.json"),
+    "run record from a newer bnbench": (lambda: record_from_json({"schema_version": 99}, source="r.json"),
                                         "upgrade"),
-    "not a run record": (lambda: RunRecord.from_dict({"x": 1}, source="r.json"), "r.json"),
+    "not a run record": (lambda: record_from_json({"x": 1}, source="r.json"), "r.json"),
 }
 
 

@@ -10,7 +10,7 @@ from bnbench.verdicts.evaluate import ClaimResult, evaluate
 from bnbench.engine.data import synthetic_cifar
 from bnbench.study.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
 from bnbench.engine.record import RunRecord
-from bnbench.runner import BnbenchSession, Options
+from bnbench.runner import Options, Runner
 
 
 @pytest.mark.parametrize("key, acc, loss, time_s, params", [
@@ -98,7 +98,9 @@ def test_a_diverged_run_gives_inconclusive_not_nan():
     res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.7), fake(0, diverged=True)], CLAIM.b[0].id: [fake(0.6), fake(0.6)]},
                    profile_name="quick")
     assert res.verdict == "inconclusive" and "diverged" in res.reason
-    json.dumps(res.to_dict(), default=str)
+    from bnbench.store.formats import result_to_json
+
+    json.dumps(result_to_json(res), default=str)
 
 
 def test_documented_check_reports_the_deviation():
@@ -135,7 +137,9 @@ def test_the_study_reading_of_accuracy_final_best_and_checkpoint():
     assert rec.reported_test_acc("checkpoint") == 0.71
     rec.epochs = _epochs((1.0, 0.50), (0.9, 0.55), (0.95, 0.70), (0.92, 0.69))
     assert rec.reported_test_acc("checkpoint") == 0.55       # epoch 3's loss rose: no checkpoint after epoch 2
-    assert rec.to_dict()["summary"]["checkpoint_test_acc"] == 0.55
+    from bnbench.store.formats import record_to_json
+
+    assert record_to_json(rec)["summary"]["checkpoint_test_acc"] == 0.55
 
 
 def test_the_documented_check_uses_the_study_reading_and_the_verdict_the_final_epoch():
@@ -193,7 +197,7 @@ def test_the_published_settings_are_the_study_codes():
 
 def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
     """The whole chain, profile -> configs -> trainer -> records -> verdict -> plot -> summary.json, made small."""
-    session = BnbenchSession(Options(out=str(tmp_path), device="cpu"))
+    session = Runner(Options(out=str(tmp_path), device="cpu"))
     session._data = synthetic_cifar(n_train=600, n_test=200, seed=1)
     tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=30, test_per_class=20)})
     result = session.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
@@ -215,7 +219,7 @@ def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
 def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch):
     tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=20, test_per_class=10)})
     data = synthetic_cifar(n_train=400, n_test=100, seed=2)
-    first = BnbenchSession(Options(out=str(tmp_path), device="cpu"))
+    first = Runner(Options(out=str(tmp_path), device="cpu"))
     first._data = data
     before = first.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
     assert first.trained == 4
@@ -225,7 +229,7 @@ def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch
     calls = []
     real = bnbench.engine.train.train
     monkeypatch.setattr(bnbench.engine.train, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
-    again = BnbenchSession(Options(out=str(tmp_path), device="cpu", resume=True))
+    again = Runner(Options(out=str(tmp_path), device="cpu", resume=True))
     again._data = data
     after = again.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
     assert calls == [] and again.trained == 0 and again.resumed == 4
@@ -282,7 +286,7 @@ def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monke
     monkeypatch.setattr(bnbench.engine.train, "train", lambda *a, **k: seen.append(k["cuda_graphs"]) or real(*a, **k))
     tiny = Profile("tiny", seeds=1, scales={"1.1": Scale(epochs=1, train_per_class=10, test_per_class=5)})
     for switch in (True, False):
-        session = BnbenchSession(Options(out=str(tmp_path / str(switch)), device="cpu", cuda_graphs=switch))
+        session = Runner(Options(out=str(tmp_path / str(switch)), device="cpu", cuda_graphs=switch))
         session._data = synthetic_cifar(n_train=200, n_test=50, seed=2)
         session.run(EXPERIMENTS["1.1/hidden-500"], tiny, 0)
     assert seen == [True, False]

@@ -7,7 +7,7 @@ import sys
 import textwrap
 import time
 
-from bnbench.engine.record import RunRecord
+from bnbench.store import load_record
 from test_plugin import synthetic_conftest
 
 BENCH = textwrap.dedent('''
@@ -44,7 +44,7 @@ def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_
     records = list((out / "records").rglob("*.json"))
     assert 2 <= len(records) < 6, output
     for path in records:                            # every finished record is whole and valid
-        rec = RunRecord.from_dict(json.loads(path.read_text()), source=str(path))
+        rec = load_record(path)
         assert rec.finished_at and len(rec.epochs) == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["partial"] is True
@@ -53,7 +53,7 @@ def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_
 WRITER = textwrap.dedent('''
     import sys
     from pathlib import Path
-    from bnbench.runner import write_json_atomic
+    from bnbench.store.files import write_json_atomic
     path = Path(sys.argv[1])
     big = {"step_loss": [i * 0.001 for i in range(200_000)]}
     i = 0

@@ -1,10 +1,10 @@
-"""The run record: what one training run measured, as plain JSON-ready data.
+"""The run record: what one training run measured, as plain data. Its file format belongs to the store
+(``bnbench.store.formats``).
 
 Torch-free so that the summary, the CLI and the verdicts can read records without importing torch.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +12,6 @@ from typing import Any
 from bnbench.errors import BnbenchError
 from bnbench.numbers import finite_or_none, median
 
-SCHEMA_VERSION = 1
 CHANCE_ACCURACY = 0.10          # ten balanced classes
 LN10 = math.log(10.0)           # the loss of a uniform prediction over ten classes
 # A run counts as having left chance level when its final test accuracy clears chance by 5 points:
@@ -41,7 +40,6 @@ class RunRecord:
     # the study takes no difference); empty unless the config asked for it (track_grad_change)
     step_grad_change: list[float | None] = field(default_factory=list)
     run_id: str = ""                  # the pytest run (all its xdist workers) that trained it
-    schema_version: int = SCHEMA_VERSION
 
     # -- derived numbers, never stored twice -------------------------------------------------
     @property
@@ -125,31 +123,3 @@ class RunRecord:
         """False for a run that diverged or never left chance level: it cannot speak for or against a claim."""
         acc = self.final_test_acc
         return not self.diverged and not math.isnan(acc) and acc >= LEARNED_MIN_ACCURACY
-
-    # -- JSON ---------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["summary"] = {  # derived, for readers of the JSON; ignored on load
-            "final_test_acc": finite_or_none(self.final_test_acc),
-            "final_test_loss": finite_or_none(self.final_test_loss),
-            "best_test_acc": finite_or_none(self.reported_test_acc("best")),
-            "checkpoint_test_acc": finite_or_none(self.reported_test_acc("checkpoint")),
-            "s_per_epoch": finite_or_none(self.s_per_epoch),
-            "images_per_s": finite_or_none(self.images_per_s),
-            "learned": self.learned,
-        }
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "run record") -> "RunRecord":
-        version = d.get("schema_version")
-        if not isinstance(version, int):
-            raise BnbenchError(f"{source}: not a bnbench run record (no schema_version)")
-        if version > SCHEMA_VERSION:
-            raise BnbenchError(f"{source}: schema version {version} is newer than this bnbench understands "
-                               f"({SCHEMA_VERSION}); upgrade bnbench to read it")
-        names = {f.name for f in dataclasses.fields(cls)}
-        try:
-            return cls(**{k: v for k, v in d.items() if k in names})
-        except TypeError as exc:
-            raise BnbenchError(f"{source}: malformed run record ({exc})") from None

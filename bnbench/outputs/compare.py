@@ -4,35 +4,11 @@ user's thresholds makes ``bnbench compare`` exit non-zero, so CI can gate on it.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from bnbench.errors import BnbenchError
-
-SUMMARY_VERSION = 1
-
-
-def load_summary(path: str | Path) -> dict:
-    p = Path(path)
-    p = p / "summary.json" if p.is_dir() else p
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise BnbenchError(f"{p}: no summary.json there; give the --bnbench-out folder of a finished run") from None
-    except (OSError, ValueError) as exc:
-        raise BnbenchError(f"{p}: not a readable summary ({exc})") from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SUMMARY_VERSION:
-        raise BnbenchError(f"{p}: unknown summary schema version {version!r} (this bnbench reads "
-                           f"{SUMMARY_VERSION}); upgrade bnbench")
-    data["_path"] = str(p)
-    return data
-
-
-def _finite(xs) -> list[float]:
-    return [float(x) for x in xs or [] if x is not None and math.isfinite(x)]
+from bnbench.numbers import finite as _finite
+from bnbench.store.formats import Summary  # noqa: F401  (what compare reads)
 
 
 def delta_ci(old: list[float], new: list[float]) -> tuple[float, float, float]:
@@ -69,27 +45,27 @@ class Row:
 DEFAULT_MAX_SLOWDOWN = 1.5
 
 
-def compare(old: dict, new: dict, *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
+def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
     """Rows for every claim present in both runs. Accuracy metrics regress when a side's mean falls by more than
     ``max_drop`` (a fraction: 0.01 = 1 point); epoch times regress when they grow beyond ``max_slowdown`` x."""
     from bnbench.study.catalog import CLAIMS
 
-    old_claims = {(c["claim_id"], c["profile"]): c for c in old.get("claims", [])}
+    old_claims = {(c.claim_id, c.profile): c for c in old.claims}
     rows = []
-    for c in new.get("claims", []):
-        before = old_claims.get((c["claim_id"], c["profile"]))
+    for c in new.claims:
+        before = old_claims.get((c.claim_id, c.profile))
         if before is None:
             continue
-        claim = CLAIMS.get(c["claim_id"])
+        claim = CLAIMS.get(c.claim_id)
         metric = claim.metric if claim else None
         for side in "ab":
-            o, n = _finite(before[f"{side}_values"]), _finite(c[f"{side}_values"])
+            o, n = _finite(getattr(before, f"{side}_values")), _finite(getattr(c, f"{side}_values"))
             delta, lo, hi = delta_ci(o, n)
-            t_old, t_new = before.get(f"{side}_s_per_epoch"), c.get(f"{side}_s_per_epoch")
-            ratio = t_new / t_old if t_old and t_new else math.nan
-            row = Row(c["claim_id"], c["profile"], side, metric.name if metric else "?",
+            t_old, t_new = getattr(before, f"{side}_s_per_epoch"), getattr(c, f"{side}_s_per_epoch")
+            ratio = t_new / t_old if t_old > 0 and t_new > 0 else math.nan
+            row = Row(c.claim_id, c.profile, side, metric.name if metric else "?",
                       metric.scale if metric else 1.0, sum(o) / len(o) if o else math.nan,
-                      sum(n) / len(n) if n else math.nan, delta, lo, hi, ratio, before["verdict"], c["verdict"])
+                      sum(n) / len(n) if n else math.nan, delta, lo, hi, ratio, before.verdict, c.verdict)
             why = []
             if metric is not None and metric.regression == "drop" and delta < -max_drop:
                 why.append(f"{metric.description} {delta * metric.scale:+.2f}{metric.unit} "

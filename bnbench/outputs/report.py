@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
+import os
+import stat
 from pathlib import Path
 
-from bnbench.outputs.compare import load_summary
 from bnbench.errors import BnbenchError
+from bnbench.store import Store, load_record, load_summary
+from bnbench.store.files import safe_name
+
+MAX_PLOT_BYTES = 20 * 1024 * 1024   # bnbench's figures are ~100 KB; a larger "plot" is not one of them
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -31,17 +35,30 @@ def _num(x, scale=1.0, digits=2) -> str:
 
 
 def _img(path: Path) -> str:
-    if not path.is_file():
+    """A figure embedded from ``path``, which the caller computed inside the run folder (never read from data):
+    a regular file only (a link could point anywhere on the reader's machine), bounded in size, PNG only."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
         return f'<p class="small">missing plot: {_e(path.name)}</p>'
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{_e(path.name)}" src="data:image/png;base64,{data}">'
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        raw = f.read(MAX_PLOT_BYTES + 1) if stat.S_ISREG(info.st_mode) else b""
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n") or len(raw) > MAX_PLOT_BYTES:
+        return f'<p class="small">not embedded (not a bnbench PNG figure): {_e(path.name)}</p>'
+    return f'<img alt="{_e(path.name)}" src="data:image/png;base64,{base64.b64encode(raw).decode()}">'
+
+
+def _obj(x) -> dict:
+    """A JSON object from a file, or an empty one where the file had something else."""
+    return x if isinstance(x, dict) else {}
 
 
 def _environment(out: Path) -> dict:
     for rec in sorted((out / "records").rglob("*.json")):
         try:
-            return json.loads(rec.read_text()).get("env", {})
-        except (OSError, ValueError):
+            return load_record(rec).env
+        except (OSError, BnbenchError):
             continue
     return {}
 
@@ -51,65 +68,66 @@ def render(run_dir: str | Path) -> str:
     from bnbench.outputs.table import evidence, study_reading
 
     summary = load_summary(run_dir)
-    out = Path(summary["_path"]).parent
+    out = Path(summary.path).parent
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bnbench report</title><style>{CSS}</style>"
              "</head><body>", "<h1>bnbench report</h1>",
-             f"<p class='small'>run folder {_e(out)} &middot; started {_e(summary.get('started_at'))} &middot; "
-             f"finished {_e(summary.get('finished_at'))}"
-             + (" &middot; <b>partial (interrupted)</b>" if summary.get("partial") else "") + "</p>"]
-    claims = summary.get("claims", [])
+             f"<p class='small'>run folder {_e(out)} &middot; started {_e(summary.started_at)} &middot; "
+             f"finished {_e(summary.finished_at)}"
+             + (" &middot; <b>partial (interrupted)</b>" if summary.partial else "") + "</p>"]
+    claims = summary.claims
     if claims:
         parts.append("<h2>Claims</h2><table><tr><th>claim</th><th>profile</th><th>study</th><th>measured a vs b "
                      "(per seed)</th><th>verdict</th><th>vs study</th><th>s/epoch a / b</th></tr>")
         for c in claims:
-            claim = CLAIMS.get(c["claim_id"])
+            claim = CLAIMS.get(c.claim_id)
             scale = claim.metric.scale if claim else 1.0
             study_vals = claim.metric.study_values(claim) if claim else "—"
-            measured = (", ".join(_num(v, scale) for v in c["a_values"]) + " vs "
-                        + ", ".join(_num(v, scale) for v in c["b_values"]))
+            measured = (", ".join(_num(v, scale) for v in c.a_values) + " vs "
+                        + ", ".join(_num(v, scale) for v in c.b_values))
             if claim and study_reading(c):
                 measured = f"final epoch: {measured}; {study_reading(c)}"
-            checks = "; ".join(f"{d['what']}: {d['check']}" for d in c.get("documented") or []) or "n/a"
-            verdict = c["verdict"]
-            parts.append(f"<tr><td><b>{_e(c['claim_id'])}</b><br><span class='small'>"
-                         f"{_e(claim.sentence if claim else '')}</span></td><td>{_e(c['profile'])}</td>"
+            checks = "; ".join(f"{d.get('what')}: {d.get('check')}" for d in c.documented) or "n/a"
+            parts.append(f"<tr><td><b>{_e(c.claim_id)}</b><br><span class='small'>"
+                         f"{_e(claim.sentence if claim else '')}</span></td><td>{_e(c.profile)}</td>"
                          f"<td>{_e(study_vals)}</td><td>{_e(measured)}</td>"
-                         f"<td><span class='{_e(verdict)}'>{_e(verdict)}</span><br>"
+                         f"<td><span class='{_e(c.verdict)}'>{_e(c.verdict)}</span><br>"
                          f"{_e(evidence(c, claim)) if claim else ''}<br><span class='small'>"
-                         f"{_e(c['reason'])}</span></td><td>{_e(checks)}</td>"
-                         f"<td>{_num(c.get('a_s_per_epoch'))} / {_num(c.get('b_s_per_epoch'))}</td></tr>")
+                         f"{_e(c.reason)}</span></td><td>{_e(checks)}</td>"
+                         f"<td>{_num(c.a_s_per_epoch)} / {_num(c.b_s_per_epoch)}</td></tr>")
         parts.append("</table>")
         parts.append("<h2>Figures</h2>")
         for c in claims:
-            parts.append(f"<h3>{_e(c['claim_id'])}</h3>")
-            for note in c.get("notes") or []:
+            parts.append(f"<h3>{_e(c.claim_id)}</h3>")
+            for note in c.notes:
                 parts.append(f"<p class='small'>{_e(note)}</p>")
-            if c.get("plot"):
-                parts.append(_img(out / c["plot"]))
+            # The figure's path is computed from the claim id, as the runner wrote it: a path stored in the
+            # summary could name any file of the reader's machine.
+            parts.append(_img(out / "plots" / f"{safe_name(c.claim_id)}.png"))
         for extra in ("2.3_loss-landscape.png", "documented.png"):
             if (out / "plots" / extra).is_file():
                 parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra))
-    experiments = summary.get("experiments") or {}
+    experiments = summary.experiments
     if experiments:
         parts.append("<h2>Experiments: every setting and where it comes from</h2><p class='small'>study code: the "
                      "study's published scripts; report: its tables; course template; paper: Santurkar et al.; "
                      "assumption: bnbench's choice, with its reason; bnbench: execution: how, not what, is "
                      "computed.</p>")
         for exp_id, info in experiments.items():
-            config, provenance = info.get("config") or {}, info.get("provenance") or {}
+            info = info if isinstance(info, dict) else {}
+            config, provenance = _obj(info.get("config")), _obj(info.get("provenance"))
             parts.append(f"<h3>{_e(exp_id)}</h3><table><tr><th>setting</th><th>value</th><th>source</th></tr>")
             for key, source in provenance.items():
-                value = (config.get("model_args") or {}).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
+                value = _obj(config.get("model_args")).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
                     else config.get(key)
                 parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(source)}</td></tr>")
             parts.append("</table>")
     for key, title in (("speed", "Speed: MyNet against the study-style loop"), ("model_speed", "Speed per model")):
-        rows = summary.get(key) or []
+        rows = getattr(summary, key)
         if rows:
             cols = list(rows[0])
             parts.append(f"<h2>{_e(title)}</h2><table><tr>" + "".join(f"<th>{_e(k)}</th>" for k in cols) + "</tr>")
             for r in rows:
-                parts.append("<tr>" + "".join(f"<td>{_e(_num(r[k], digits=4) if isinstance(r[k], float) else r[k])}"
+                parts.append("<tr>" + "".join(f"<td>{_e(_num(r.get(k), digits=4) if isinstance(r.get(k), float) else r.get(k))}"
                                               "</td>" for k in cols) + "</tr>")
             parts.append("</table>")
     env = _environment(out)
@@ -122,9 +140,9 @@ def render(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
     text = render(run_dir)
-    target = Path(output) if output else Path(load_summary(run_dir)["_path"]).parent / "report.html"
+    target = Path(output) if output else Path(load_summary(run_dir).path).parent / "report.html"
     try:
-        target.write_text(text)
+        Store(target.parent).write_text(target, text)
     except OSError as exc:
         raise BnbenchError(f"cannot write the report to {target} ({exc.strerror or exc}); use -o FILE") from None
     return target

@@ -23,83 +23,78 @@ def _spread(values: list[float], scale: float) -> str:
 
 
 def _s_per_epoch(result, claim) -> str:
-    ours = f"{result['a_s_per_epoch']:.2f} / {result['b_s_per_epoch']:.2f}" \
-        if result.get("a_s_per_epoch") is not None and result.get("b_s_per_epoch") is not None else "n/a"
+    a, b = result.a_s_per_epoch, result.b_s_per_epoch
+    ours = "n/a" if math.isnan(a) or math.isnan(b) else f"{a:.2f} / {b:.2f}"
     rows = [study.row(e.documented) for e in claim.experiments if e.documented]
     theirs = " / ".join(f"{r.s_per_epoch:.2f}" for r in rows if r.s_per_epoch is not None)
     return f"{ours}\nstudy {theirs}" if theirs else ours
 
 
-def evidence(result: dict, claim) -> str:
+def evidence(result, claim) -> str:
     """The numbers behind a verdict, never the word alone: n, the mean effect with its interval and the rule that
     made it, and the claim's minimum effect. E.g. "n=3: +4.9 [+3.1, +6.7] pp (90% t-interval), margin 1 pp"."""
-    st = result.get("stats") or {}
-    n = st.get("n", len(result.get("a_values") or []))
-    relative = st.get("relative", claim.relative)
+    st = result.stats
+    n = st.n if st is not None else len(result.a_values)
+    relative = st.relative if st is not None else claim.relative
     scale, unit = (100.0, "%") if relative else (claim.metric.scale, claim.metric.unit)
-
-    finite = [abs(x) * scale for x in (st.get("mean_diff"), st.get("ci_low"), st.get("ci_high"))
-              if isinstance(x, (int, float)) and math.isfinite(x)]
+    margin = f"margin {claim.margin * scale:g}{unit}"
+    if st is None or math.isnan(st.mean_diff):
+        return f"n={n}: no effect measured; {margin}"
+    finite = [abs(x) * scale for x in (st.mean_diff, st.ci_low, st.ci_high) if math.isfinite(x)]
     digits = _digits(max(finite, default=0.0))   # one precision for the mean and both bounds
 
     def num(x):
-        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:+.{digits}f}"
+        return "n/a" if math.isnan(x) else f"{x * scale:+.{digits}f}"
 
-    margin = f"margin {claim.margin * scale:g}{unit}"
-    mean, lo, hi = st.get("mean_diff"), st.get("ci_low"), st.get("ci_high")
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return f"n={n}: no effect measured; {margin}"
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return f"n={n}: {num(mean)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
-    level = f"{st.get('confidence', 0.9) * 100:g}%"
-    return f"n={n}: {num(mean)} [{num(lo)}, {num(hi)}]{unit} ({level} t-interval); {margin}"
+    if math.isnan(st.ci_low):
+        return f"n={n}: {num(st.mean_diff)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
+    return (f"n={n}: {num(st.mean_diff)} [{num(st.ci_low)}, {num(st.ci_high)}]{unit} "
+            f"({st.confidence * 100:g}% t-interval); {margin}")
 
 
 def _digits(x: float) -> int:
     return 2 if x == 0 or abs(x) >= 1 else min(6, 2 - math.floor(math.log10(abs(x))))
 
 
-def study_reading(result: dict) -> str:
+def study_reading(result) -> str:
     """The accuracy the study would have reported (its checkpoint rule or best epoch), per side, labelled."""
-    sr = (result.get("extra") or {}).get("study_reading")
-    if not sr:
+    sr = result.extra.get("study_reading")
+    if not isinstance(sr, dict) or not all(isinstance(sr.get(k), list) for k in ("a", "b", "reading")):
         return ""
     a = [nan_if_none(v) for v in sr["a"]]
     b = [nan_if_none(v) for v in sr["b"]]
-    return f"study's reading ({'/'.join(sorted(set(sr['reading'])))}): {_spread(a, 100)} vs {_spread(b, 100)}%"
+    return f"study's reading ({'/'.join(sorted(set(map(str, sr['reading']))))}): {_spread(a, 100)} vs {_spread(b, 100)}%"
 
 
 def results_table(results):
-    """A rich Table of claim results (ClaimResult objects or their dicts, e.g. from summary.json): per claim, the id
-    and verdict on the left (kept whole: no column competes with them), the evidence and numbers on the right."""
+    """A rich Table of claim results (``ClaimResult``): per claim, the id and verdict on the left (kept whole: no
+    column competes with them), the evidence and numbers on the right."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_lines=True, expand=False)
     table.add_column("claim, verdict", no_wrap=True)
     table.add_column(escape("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
-    for res in results:
-        r = res if isinstance(res, dict) else res.to_dict()
-        claim = CLAIMS.get(r["claim_id"])
-        verdict = f"[{VERDICT_STYLE.get(r['verdict'], '')}]{escape(str(r['verdict']))}[/]" + (
-            " (smoke)" if r.get("profile") == "smoke" else "")
+    for r in results:
+        claim = CLAIMS.get(r.claim_id)
+        verdict = f"[{VERDICT_STYLE.get(r.verdict, '')}]{escape(r.verdict)}[/]" + (
+            " (smoke)" if r.profile == "smoke" else "")
         if claim is None:
-            table.add_row(f"{escape(str(r['claim_id']))}\n{verdict}", "(a claim this bnbench does not know)")
+            table.add_row(f"{escape(r.claim_id)}\n{verdict}", "(a claim this bnbench does not know)")
             continue
         scale, unit = claim.metric.scale, claim.metric.unit
-        a = [nan_if_none(v) for v in r["a_values"]]
-        b = [nan_if_none(v) for v in r["b_values"]]
         label = f"{claim.metric.measured_as} " if claim.metric.measured_as else ""
         lines = [escape(evidence(r, claim)),
-                 f"measured ({label}a vs b): {_spread(a, scale)} vs {_spread(b, scale)}{unit.replace(' pp', '%')}"]
+                 f"measured ({label}a vs b): {_spread(r.a_values, scale)} vs {_spread(r.b_values, scale)}"
+                 f"{unit.replace(' pp', '%')}"]
         if study_reading(r):
             lines.append(study_reading(r))
-        checks = "; ".join(d["check"] for d in r.get("documented") or []) or (
+        checks = "; ".join(str(d.get("check")) for d in r.documented) or (
             "n/a at this scale" if any(e.documented for e in claim.experiments) else "no study number")
-        lines.append(f"study: {claim.metric.study_values(claim)}; check: {checks}")
+        lines.append(escape(f"study: {claim.metric.study_values(claim)}; check: {checks}"))
         lines.append("s/epoch a / b: " + _s_per_epoch(r, claim).replace("\n", ", "))
-        if r["verdict"] == "inconclusive" and r.get("reason"):
-            lines.append("[dim]why: " + escape(r["reason"].split(": ", 1)[-1]) + "[/dim]")
+        if r.verdict == "inconclusive" and r.reason:
+            lines.append("[dim]why: " + escape(r.reason.split(": ", 1)[-1]) + "[/dim]")
         table.add_row(f"{claim.id}\n{verdict}", "\n".join(lines))
     return table
 
@@ -108,20 +103,20 @@ def claim_rows(results) -> list[dict]:
     """Plain rows of the claims table (for --format md / csv): id, profile, verdict, the evidence, both sides'
     per-seed values, the study's reading where there is one, the study's values and the check against them."""
     rows = []
-    for res in results:
-        r = res if isinstance(res, dict) else res.to_dict()
-        claim = CLAIMS.get(r["claim_id"])
+    for r in results:
+        claim = CLAIMS.get(r.claim_id)
         if claim is None:
-            rows.append({"claim": r["claim_id"], "profile": r.get("profile", ""), "verdict": r["verdict"]})
+            rows.append({"claim": r.claim_id, "profile": r.profile, "verdict": r.verdict})
             continue
         scale = claim.metric.scale
-        per_seed = " vs ".join("/".join("n/a" if v is None or math.isnan(v) else f"{v * scale:.4g}" for v in r[k])
-                               for k in ("a_values", "b_values"))
+        per_seed = " vs ".join("/".join("n/a" if math.isnan(v) else f"{v * scale:.4g}" for v in values)
+                               for values in (r.a_values, r.b_values))
         rows.append({
-            "claim": claim.id, "profile": r.get("profile", ""), "verdict": r["verdict"], "evidence": evidence(r, claim),
-            "a, b per seed": per_seed, "study's reading": study_reading(r), "study": claim.metric.study_values(claim),
-            "vs study": "; ".join(d["check"] for d in r.get("documented") or []),
-            "reason": r["reason"] if r["verdict"] == "inconclusive" else ""})
+            "claim": claim.id, "profile": r.profile, "verdict": r.verdict, "evidence": evidence(r, claim),
+            "a, b per seed": per_seed, "study's reading": study_reading(r),
+            "study": claim.metric.study_values(claim),
+            "vs study": "; ".join(str(d.get("check")) for d in r.documented),
+            "reason": r.reason if r.verdict == "inconclusive" else ""})
     return rows
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from bnbench.engine.record import RunRecord
 from bnbench.numbers import median
 from bnbench.study.claims import Claim
-from bnbench.verdicts.metrics import per_seed
 from bnbench.verdicts.stats import Verdict, decide
 
 @dataclass
@@ -28,15 +27,6 @@ class ClaimResult:
     b_s_per_epoch: float = math.nan
     plot: str | None = None
     extra: dict = field(default_factory=dict)            # claim-specific numbers (e.g. the relative variant)
-
-    def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "stats"}
-        if self.stats is not None:
-            v = self.stats
-            d["stats"] = {"n": v.n, "mean_diff": v.mean_diff, "ci_low": v.ci_low, "ci_high": v.ci_high,
-                          "differences": list(v.differences), "margin": v.margin, "confidence": v.confidence,
-                          "rule": v.rule, "df": v.df, "relative": v.relative, "reason": v.reason}
-        return d
 
 
 def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name: str, verdicts: bool = True,
