@@ -13,7 +13,9 @@ import torch
 from bnbench.engine.baseline import time_study_style_epoch
 from bnbench.engine.config import TrainConfig
 from bnbench.engine.models import create_model, list_models
+from bnbench.engine.speed_rows import SpeedRow
 from bnbench.engine.train import train
+from bnbench.store.formats import model_speed_to_json, speed_row_to_json
 
 pytestmark = pytest.mark.speed
 
@@ -51,14 +53,14 @@ def test_mynet_two_epochs_vs_study_loop(variant, bnbench_session, bnbench_data, 
                              rounds=1, iterations=1)
     study = study_style_mynet(bnbench_data, bnbench_device)
     ratio = rec.s_per_epoch / study["seconds"]
-    row = {"model": "MyNet(hidden=500)", "variant": variant, "device": str(bnbench_device),
-           "bnbench_s_per_epoch": rec.s_per_epoch, "bnbench_first_epoch_s": rec.epoch_times[0],
-           "study_style_s_per_epoch": study["seconds"], "ratio": ratio,
-           "bnbench_images_per_s": 50_000 / rec.s_per_epoch,
-           "study_style_images_per_s": study["images_per_s"],
-           "test_acc": rec.final_test_acc, "compile": rec.env.get("compile"), "precision": rec.env["precision"],
-           "cuda_graphs": rec.env.get("cuda_graphs")}
-    benchmark.extra_info.update(row)
+    row = SpeedRow(model="MyNet(hidden=500)", variant=variant, device=str(bnbench_device),
+                   bnbench_s_per_epoch=rec.s_per_epoch, bnbench_first_epoch_s=rec.epoch_times[0],
+                   study_style_s_per_epoch=study["seconds"], ratio=ratio,
+                   bnbench_images_per_s=50_000 / rec.s_per_epoch,
+                   study_style_images_per_s=study["images_per_s"],
+                   test_acc=rec.final_test_acc, compile=rec.env.get("compile"), precision=rec.env["precision"],
+                   cuda_graphs=rec.env.get("cuda_graphs"))
+    benchmark.extra_info.update(speed_row_to_json(row))
     bnbench_session.speed_rows.append(row)
     assert not rec.diverged
     assert rec.final_test_acc >= MIN_ACCURACY, row
@@ -78,7 +80,7 @@ def test_model_speed(model, bnbench_session, bnbench_data, bnbench_device, bench
     row = benchmark.pedantic(measure_model, args=(model, bnbench_data, bnbench_device),
                              kwargs={"peaks": _PEAKS, "cuda_graphs": bnbench_session.options.cuda_graphs},
                              rounds=1, iterations=1)
-    benchmark.extra_info.update(row)
+    benchmark.extra_info.update(model_speed_to_json(row))
     bnbench_session.model_speed_rows.append(row)
-    assert row["bnbench_images_per_s"] > 0 and row["study_style_images_per_s"] > 0
-    assert 0 < row["fraction_of_peak"] < 1.5, row   # above the measured peak would mean a counting error
+    assert row.bnbench_images_per_s > 0 and row.study_style_images_per_s > 0
+    assert 0 < row.fraction_of_peak < 1.5, row   # above the measured peak would mean a counting error

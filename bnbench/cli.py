@@ -88,6 +88,8 @@ def cmd_summary(ns) -> None:
 
     from bnbench.outputs.table import summary_tables
 
+    from bnbench.text import plain
+
     claims, speed, model_speed = [], [], []
     for d in ns.dirs:
         data = load_summary(d)
@@ -95,7 +97,7 @@ def cmd_summary(ns) -> None:
         speed += data.speed
         model_speed += data.model_speed
         if data.partial:
-            print(f"note: {data.path} is from an interrupted run (partial)")
+            print(plain(f"note: {data.path} is from an interrupted run (partial)"))
     if ns.format != "table":
         from bnbench.outputs.table import claim_rows, to_csv, to_markdown
 
@@ -105,7 +107,7 @@ def cmd_summary(ns) -> None:
     for table in tables:
         Console().print(table)
     if not tables:
-        print("no claims or speed results in " + ", ".join(ns.dirs))
+        print(plain("no claims or speed results in " + ", ".join(ns.dirs)))
 
 
 def cmd_estimate(ns) -> None:
@@ -122,22 +124,32 @@ def cmd_estimate(ns) -> None:
 
 
 def cmd_compare(ns) -> int:
+    """The CI gate: exit 1 on any regression (a metric, a slowdown, a partial, missing or null claim, an
+    interrupted NEW run), 2 on bad thresholds or a file that does not read back, 0 otherwise."""
     from rich.console import Console
 
-    from bnbench.outputs.compare import compare, compare_table
+    from bnbench.outputs.compare import check_thresholds, compare, compare_table, run_regressions
+    from bnbench.text import plain
 
+    check_thresholds(ns.max_drop, ns.max_slowdown)
     old, new = load_summary(ns.old), load_summary(ns.new)
+    if not old.claims:
+        raise BnbenchError(f"{ns.old} has no claims to compare against; give the --bnbench-out folder of a run "
+                           "that checked claims")
     rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)
-    if not rows:
-        raise BnbenchError(f"{ns.old} and {ns.new} have no claim (at the same profile) in common")
     Console().print(compare_table(rows, ns.old, ns.new))
+    if old.partial:
+        print(plain(f"note: {ns.old} is from an interrupted run (partial)"))
     for r in rows:
         if r.side == "a" and r.old_verdict != r.new_verdict:
-            print(f"verdict changed: {r.claim_id} [{r.profile}]: {r.old_verdict} -> {r.new_verdict}")
+            print(plain(f"verdict changed: {r.claim_id} [{r.profile}]: {r.old_verdict} -> {r.new_verdict}"))
+    whole = run_regressions(old, new)
     bad = [r for r in rows if r.regression]
+    for why in whole:
+        print(plain(f"regression: {why}"))
     for r in bad:
-        print(f"regression: {r.claim_id} [{r.profile}] side {r.side}: {r.regression}")
-    return 1 if bad else 0
+        print(plain(f"regression: {r.claim_id} [{r.profile}] side {r.side}: {r.regression}"))
+    return 1 if bad or whole else 0
 
 
 def format_power_table(rows: list[dict], kind: str, sd: float, sims: int) -> str:
@@ -226,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.fn(ns) or 0
     except BnbenchError as exc:
-        print(f"bnbench: {exc}", file=sys.stderr)
+        from bnbench.text import plain
+
+        print(f"bnbench: {plain(exc)}", file=sys.stderr)   # one line, whatever a file's name or content holds
         return 2
 
 

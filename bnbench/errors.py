@@ -19,3 +19,8 @@ class ConfigError(BnbenchError, ValueError):
 
 class BnbenchInconclusive(UserWarning):
     """A claim's runs could not decide it (one seed, noise-level difference, or runs that never trained)."""
+
+
+class BnbenchSkippedFile(UserWarning):
+    """A file in the output folder that was not used (damaged, foreign, another configuration): one line naming it
+    and what is wrong; resume retrains what it held."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bnbench.engine.speed_rows import ModelSpeed
 from bnbench.study.catalog import EXPERIMENTS
 from bnbench.errors import BnbenchError
 from bnbench.study.profiles import Profile, scaled_config
@@ -40,10 +41,9 @@ class SectionEstimate:
     models: tuple[str, ...]
 
 
-def throughputs(model_speed_rows: list[dict]) -> dict[str, float]:
+def throughputs(model_speed_rows: list[ModelSpeed]) -> dict[str, float]:
     """bnbench's measured training images/s per model (the last measurement of each wins)."""
-    return {row["model"]: float(row["bnbench_images_per_s"]) for row in model_speed_rows
-            if row.get("bnbench_images_per_s")}
+    return {row.model: float(row.bnbench_images_per_s) for row in model_speed_rows if row.bnbench_images_per_s}
 
 
 def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str = "cpu") -> list[SectionEstimate]:
@@ -109,8 +109,11 @@ def estimate_table(rows: list[SectionEstimate], profile: Profile, where: str):
     from rich.table import Table
 
     seeds = f"{profile.seeds} seed" + ("" if profile.seeds == 1 else "s")
-    table = Table(title=f"estimated wall time of the {profile.name} profile ({seeds}) on {where}, "
-                        "from the measured images/s")
+    from bnbench.text import cell
+
+    # ``where`` is a device name read from a summary file: the title prints it literally (no markup, no escapes)
+    table = Table(title=cell(f"estimated wall time of the {profile.name} profile ({seeds}) on {where}, "
+                             "from the measured images/s"))
     for col in ("section", "models", "runs", "training images", "estimated time"):
         table.add_column(col, justify="left" if col in ("section", "models") else "right")
     for r in rows:
@@ -121,11 +124,11 @@ def estimate_table(rows: list[SectionEstimate], profile: Profile, where: str):
     return table
 
 
-def speed_estimate_table(model_speed_rows: list[dict], profile: Profile):
+def speed_estimate_table(model_speed_rows: list[ModelSpeed], profile: Profile):
     """``estimate_table`` for the machine a speed run's per-model rows were measured on. A BnbenchError when
     the rows come from more than one device or leave a model out."""
-    devices = sorted({f"{r.get('device_name') or '?'} ({r.get('device')})" for r in model_speed_rows})
+    devices = sorted({f"{r.device_name or '?'} ({r.device})" for r in model_speed_rows})
     if len(devices) > 1:
         raise BnbenchError(f"the speed results mix {', '.join(devices)}; estimate one machine at a time")
-    device_type = str(model_speed_rows[0].get("device") or "cpu").split(":")[0] if model_speed_rows else "cpu"
+    device_type = (model_speed_rows[0].device or "cpu").split(":")[0] if model_speed_rows else "cpu"
     return estimate_table(estimate(profile, throughputs(model_speed_rows), device_type), profile, devices[0])

@@ -8,7 +8,11 @@ Profiles are chosen with markers: plain ``pytest benchmarks`` runs the ``smoke``
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import sys
+import threading
 import warnings
 
 import pytest
@@ -68,10 +72,66 @@ def pytest_configure(config):
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
-    session = Runner(options, progress_factory=lambda: _progress(config),
+    session = Runner(options, progress_factory=lambda label: _progress(config, label),
                              run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"))
     config.stash[_SESSION] = session
     config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
+    session.worker_errors = []         # the xdist workers' one-line failures at their end (pytest_testnodedown)
+    config.stash[_SIGNALS] = _install_signal_handlers()
+
+
+# -- SIGTERM and SIGHUP end a run as Ctrl-C does -------------------------------------------------------------------
+# A batch scheduler's kill, a closed terminal or `timeout` send SIGTERM / SIGHUP, whose default action ends the
+# process at once: no summary.json, records merely kept. Raised as KeyboardInterrupt instead, they take pytest's
+# Ctrl-C path: finished records kept, summary.json written marked partial, exit status 2. A signal that arrives
+# while the summary is being written is held until it is written (a second one ends the process at once). Only
+# handlers still at their default are replaced: an ignored SIGHUP (nohup) stays ignored.
+_SIGNALS = pytest.StashKey()
+_CAUGHT = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _SignalState:
+    def __init__(self):
+        self.previous: dict = {}
+        self.finishing = False
+        self.held: int | None = None
+
+    def handle(self, signum, frame):
+        if self.finishing:               # writing the summary: finish it; a second signal ends the process
+            self.held = signum
+            signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
+            return
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _install_signal_handlers() -> _SignalState:
+    state = _SignalState()
+    if threading.current_thread() is not threading.main_thread():
+        return state
+    for signum in _CAUGHT:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            state.previous[signum] = signal.signal(signum, state.handle)
+    return state
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_SIGNALS, None)
+    if state is not None and threading.current_thread() is threading.main_thread():
+        for signum, previous in state.previous.items():
+            signal.signal(signum, previous)
+        state.previous.clear()
+    bn = config.stash.get(_SESSION, None)
+    if bn is not None:
+        bn.release_out_dir()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist controller: a worker that could not write its share says so here (``workeroutput``)."""
+    bn = node.config.stash.get(_SESSION, None)
+    message = (getattr(node, "workeroutput", None) or {}).get("bnbench_error")
+    if bn is not None and message:
+        bn.worker_errors.append(str(message))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -80,12 +140,21 @@ def pytest_configure_node(node):
     node.workerinput["bnbench_run_id"] = node.config.stash[_SESSION].run_id
 
 
-def _progress(config):
+def _progress(config, label: str):
+    """Training progress written between pytest's own output: capture lifted for each write, the status kept to
+    the room left on pytest's current line (``bnbench.outputs.progress``)."""
     from bnbench.outputs.progress import TrainingProgress
 
     capman = config.pluginmanager.getplugin("capturemanager")
-    suspend = capman.global_and_fixture_disabled if capman is not None else None
-    return TrainingProgress(suspend=suspend) if suspend else TrainingProgress()
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    tw = getattr(tr, "_tw", None)
+    suspend = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
+    file = getattr(tw, "_file", None) or sys.stdout
+    with suspend():                  # while captured, stdout is a file: ask the real one
+        tty = bool(getattr(file, "isatty", lambda: False)())
+    return TrainingProgress(label, suspend=suspend, file=file, tty=tty,
+                            column=(lambda: tw.width_of_current_line) if tw is not None else None,
+                            width=tw.fullwidth if tw is not None else 80)
 
 
 def pytest_generate_tests(metafunc):
@@ -116,7 +185,7 @@ def pytest_collection_finish(session):
     bn = config.stash[_SESSION]
     try:
         if needs & {"bnbench_out", "bnbench_session", "train_experiment", "check_claim"}:
-            bn.check_out_dir()
+            bn.claim_out_dir()   # writable, and held by this run alone (or shared with its own xdist workers)
         if needs & {"bnbench_data", "train_experiment", "check_claim"}:
             bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
             bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
@@ -154,7 +223,10 @@ def bnbench_device(bnbench_session):
 
 @pytest.fixture(scope="session")
 def bnbench_out(bnbench_session):
-    bnbench_session.check_out_dir()
+    try:
+        bnbench_session.claim_out_dir()
+    except BnbenchError as exc:
+        pytest.fail(f"bnbench: {exc}", pytrace=False)
     return bnbench_session.out
 
 
@@ -231,29 +303,47 @@ def check_claim(request, bnbench_session, bnbench_profile):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """Write what the run measured: summary.json (partial after Ctrl-C, SIGTERM or SIGHUP), the documented figure
+    and the structure tables; on an xdist worker, its share. Anything that cannot be written makes the exit status
+    non-zero (a worker's failure reaches the controller through ``workeroutput``)."""
     bn = session.config.stash.get(_SESSION, None)
     if bn is None:
         return
+    state = session.config.stash.get(_SIGNALS, None)
+    if state is not None:
+        state.finishing = True
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
         if bn.worker is not None:             # an xdist worker: its share goes to the controller
             bn.write_worker_file()
             return
+        errors = list(bn.worker_errors)
         if session.config.pluginmanager.hasplugin("dsession"):   # the xdist controller: merge the workers
-            bn.merge_workers()
-        bn.summary_path = bn.finish(partial=interrupted)
-    except BnbenchError as exc:  # e.g. the output folder vanished or filled up
-        bn.summary_path = None
+            errors += bn.merge_workers()
+        bn.summary_path = bn.finish(partial=interrupted, errors=errors)
+    except BnbenchError as exc:  # e.g. the output folder vanished or filled up, or a link was planted there
+        bn.summary_path = getattr(exc, "path", None)
         bn.finish_error = str(exc)
+        if bn.worker is not None:
+            getattr(session.config, "workeroutput", {})["bnbench_error"] = f"worker {bn.worker}: {exc}"
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     bn = config.stash.get(_SESSION, None)
-    if bn is None or not (bn.results or bn.speed_rows or bn.model_speed_rows):
+    if bn is None:
+        return
+    tr = terminalreporter
+    if not (bn.results or bn.speed_rows or bn.model_speed_rows):
+        if getattr(bn, "finish_error", None):
+            from bnbench.text import plain
+
+            tr.write_line(f"bnbench: not everything was written at the end of the run: {plain(bn.finish_error)}",
+                          red=True)
         return
     from bnbench.outputs.table import render, summary_tables
 
-    tr = terminalreporter
     tr.write_sep("=", "bnbench summary")
     tr.write(render(summary_tables(bn.results, bn.speed_rows, bn.model_speed_rows), width=tr._tw.fullwidth,
                     color=tr.hasmarkup))
@@ -261,4 +351,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if path:
         tr.write_line(f"records, plots and summary.json: {bn.out}")
     if getattr(bn, "finish_error", None):
-        tr.write_line(f"bnbench: could not write the summary: {bn.finish_error}", red=True)
+        from bnbench.text import plain
+
+        tr.write_line(f"bnbench: not everything was written at the end of the run: {plain(bn.finish_error)}",
+                      red=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bnbench.engine.record import RunRecord
+from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
 from bnbench.errors import BnbenchError, ConfigError
 from bnbench.store import Shard, Store, Summary
 from bnbench.store.files import safe_name
@@ -76,11 +77,33 @@ class Runner:
         self._progress_factory = progress_factory
         self.trained = 0                                 # training runs actually executed (not from cache)
         self.resumed = 0                                 # runs taken from a finished record (--bnbench-resume)
-        self.speed_rows: list[dict] = []                 # MyNet: bnbench vs the study-style loop, full epochs
-        self.model_speed_rows: list[dict] = []           # every model: images/s, FLOP/s, fraction of peak
+        self.speed_rows: list[SpeedRow] = []             # MyNet: bnbench vs the study-style loop, full epochs
+        self.model_speed_rows: list[ModelSpeed] = []     # every model: images/s, FLOP/s, fraction of peak
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._run_lock = None                            # the output folder's run lock, once claimed
+        self._claimed = False
 
     # -- resources ------------------------------------------------------------------------------
+    def claim_out_dir(self) -> None:
+        """Before any training: the output folder is writable, and this run holds it (``store.files.
+        acquire_run_lock``): a second pytest process on the same folder is refused with one line naming the
+        holder's pid, while the xdist workers of one run share it. The process that finds the folder free removes
+        the temporary files a killed run left there."""
+        from bnbench.store.files import acquire_run_lock, remove_orphans
+
+        self.check_out_dir()
+        if not self._claimed:
+            self._run_lock, first = acquire_run_lock(self.out, self.run_id, shared=self.worker is not None)
+            self._claimed = True
+            if first:
+                remove_orphans(self.out)
+
+    def release_out_dir(self) -> None:
+        from bnbench.store.files import release_run_lock
+
+        release_run_lock(self._run_lock)
+        self._run_lock, self._claimed = None, False
+
     def check_out_dir(self) -> None:
         try:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +157,8 @@ class Runner:
             else:
                 from bnbench.engine.train import train
 
-                progress = self._progress_factory() if self._progress_factory else None
+                label = f"{experiment.id} seed {seed + 1}/{profile.seeds}"
+                progress = self._progress_factory(label) if self._progress_factory else None
                 record = train(config, self.data, device=self.device, progress=progress,
                                cuda_graphs=self.options.cuda_graphs)
                 record.run_id = self.run_id
@@ -175,22 +199,32 @@ class Runner:
 
     # -- several workers ----------------------------------------------------------------------------
     def write_worker_file(self) -> None:
-        """An xdist worker's share of the summary; the controller merges them (``merge_workers``)."""
+        """An xdist worker's share of the summary; the controller merges them (``merge_workers``). A worker that
+        never used the output folder (no bnbench test ran on it) writes nothing."""
+        if not self._claimed and not (self.results or self.records or self.speed_rows or self.model_speed_rows
+                                      or self.trained or self.resumed):
+            return
         self.store.write_shard(Shard(self.run_id, list(self.results), self.speed_rows, self.model_speed_rows,
                                      self.trained, self.resumed, self.record_files), self.worker)
 
-    def merge_workers(self) -> None:
-        """Controller side: fold every worker's results of this run into this session."""
+    def merge_workers(self) -> list[str]:
+        """Controller side: fold every worker's results of this run into this session. Returns one line per share
+        that could not be read (that share is left in .workers/; the others are merged)."""
         from bnbench.store import load_record
 
-        for shard in self.store.take_shards(self.run_id):
+        errors: list[str] = []
+        for shard in self.store.take_shards(self.run_id, errors=errors):
             self.results.extend(shard.claims)
             self.speed_rows.extend(shard.speed)
             self.model_speed_rows.extend(shard.model_speed)
             self.trained += shard.trained
             self.resumed += shard.resumed
             for key, paths in shard.records.items():
-                self.records[key] = [load_record(p) for p in paths]
+                try:
+                    self.records[key] = [load_record(p) for p in paths]
+                except (OSError, BnbenchError) as exc:
+                    errors.append(f"a worker's record for {key} does not read back ({exc})")
+        return errors
 
     def write_record(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> Path:
         # provenance: where each setting comes from (bnbench.study); reported_as: how the study read its accuracy
@@ -215,15 +249,21 @@ class Runner:
 
         own = None
         for figure in claim.metric.figures(claim, records):
-            path = self.out / "plots" / f"{safe_name(figure.name or claim.id)}.png"
+            path = self.store.plot_path(figure.name or claim.id)   # computed, in a real plots/ folder
             draw(figure, path)
             if figure.name is None:
                 own = str(path.relative_to(self.out))
         return own
 
-    def finish(self, partial: bool = False) -> Path | None:
-        """Write summary.json, the measured-vs-documented figure and the models' structure tables."""
+    def finish(self, partial: bool = False, errors: list[str] | None = None) -> Path | None:
+        """Write summary.json, the measured-vs-documented figure and the models' structure tables. Each is written
+        on its own: a figure or a table that cannot be written does not cost summary.json. Afterwards a FinishError
+        (with ``.path``, summary.json where it was written) names everything that failed, ``errors`` (the workers'
+        and the merge's) included, so that the caller can fail the run."""
+        failed = list(errors or [])
         if not (self.results or self.records or self.speed_rows or self.model_speed_rows):
+            if failed:
+                raise FinishError(None, "; ".join(failed))
             return None
         from bnbench.study import documented as study
 
@@ -241,15 +281,28 @@ class Runner:
         if rows:
             from bnbench.outputs.plots import plot_documented
 
-            figure = plot_documented(self.out / "plots" / "documented.png", rows)
-        self.write_structures()
+            try:
+                figure = plot_documented(self.store.plot_path("documented"), rows)
+            except Exception as exc:   # noqa: BLE001 - whatever stopped the figure, summary.json is still written
+                failed.append(f"plots/documented.png not written ({_why(exc)})")
+        try:
+            self.write_structures()
+        except Exception as exc:       # noqa: BLE001 - the same for the structure tables
+            failed.append(f"structures/ not written ({_why(exc)})")
         summary = Summary(
             path=str(self.store.summary_path), claims=list(self.results), speed=self.speed_rows,
             model_speed=self.model_speed_rows, experiments=self.experiment_settings(), partial=partial,
             started_at=self.started_at, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             run_id=self.run_id, documented_figure=str(Path(figure).relative_to(self.out)) if figure else None,
             trained_runs=self.trained, resumed_runs=self.resumed)
-        return self.store.write_summary(summary, out=str(self.out), options=self.options.__dict__)
+        path = None
+        try:
+            path = self.store.write_summary(summary, out=str(self.out), options=self.options.__dict__)
+        except BnbenchError as exc:
+            failed.append(f"summary.json not written ({exc})")
+        if failed:
+            raise FinishError(path, "; ".join(failed))
+        return path
 
     def experiment_settings(self) -> dict:
         """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
@@ -278,6 +331,18 @@ class Runner:
             args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
             self.store.write_text(path, format_structure(f"{exp_id}: {config.model}({args})",
                                                          structure_table(model)) + "\n")
+
+
+class FinishError(BnbenchError):
+    """Something at the end of a run was not written; ``path`` is summary.json where it was written, else None."""
+
+    def __init__(self, path: Path | None, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, BnbenchError) else f"{type(exc).__name__}: {exc}"
 
 
 def user_error(exc: BaseException) -> str | None:

@@ -3,14 +3,13 @@ import pytest
 import torch
 
 from bnbench.engine.baseline import StudyStyleCIFAR10, study_style_loader, time_study_style_epoch
-from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import ConfigError
 from bnbench.engine.models import create_model
 
 
 @pytest.fixture(scope="module")
-def data():
-    return synthetic_cifar(512, 64)
+def data(synthetic_data):
+    return synthetic_data(n_train=512, n_test=64, seed=0)
 
 
 def test_items_match_totensor_normalize(data):

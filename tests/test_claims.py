@@ -7,10 +7,9 @@ import pytest
 from bnbench.study import documented as study
 from bnbench.study.catalog import CLAIMS, EXPERIMENTS
 from bnbench.verdicts.evaluate import ClaimResult, evaluate
-from bnbench.engine.data import synthetic_cifar
 from bnbench.study.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
-from bnbench.engine.record import RunRecord
 from bnbench.runner import Options, Runner
+from factories import epoch_row, run_record
 
 
 @pytest.mark.parametrize("key, acc, loss, time_s, params", [
@@ -60,20 +59,11 @@ def test_profiles_scale_the_study_down_and_overrides_apply():
     assert not with_overrides(full, epochs=5).documented_check
 
 
-def fake(acc, loss=1.0, diverged=False, steps=10):
-    epochs = [] if diverged else [{"epoch": 1, "steps": steps, "images": 100, "train_time_s": 1.0,
-                                   "images_per_s": 100.0, "train_loss": loss, "train_acc": acc,
-                                   "test_loss": loss, "test_acc": acc}]
-    return RunRecord(config={}, config_hash="h", device="cpu", env={}, started_at="t",
-                     step_loss=[2.3 - 0.1 * i for i in range(steps)], epochs=epochs, diverged=diverged,
-                     diverged_step=3 if diverged else None)
-
-
 CLAIM = CLAIMS["1.1/hidden-500-beats-100"]
 
 
 def decide(a, b, verdicts=True):
-    return evaluate(CLAIM, {CLAIM.a[0].id: [fake(x) for x in a], CLAIM.b[0].id: [fake(x) for x in b]},
+    return evaluate(CLAIM, {CLAIM.a[0].id: [run_record(x) for x in a], CLAIM.b[0].id: [run_record(x) for x in b]},
                     profile_name="quick", verdicts=verdicts)
 
 
@@ -94,18 +84,25 @@ def test_a_run_that_never_trained_makes_the_comparison_not_comparable():
     assert res.verdict == "inconclusive" and "not comparable" in res.reason and "chance" in res.reason
 
 
-def test_a_diverged_run_gives_inconclusive_not_nan():
-    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.7), fake(0, diverged=True)], CLAIM.b[0].id: [fake(0.6), fake(0.6)]},
-                   profile_name="quick")
+def test_a_diverged_run_gives_inconclusive_not_nan(tmp_path):
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [run_record(0.7), run_record(0, diverged=True)],
+                           CLAIM.b[0].id: [run_record(0.6), run_record(0.6)]}, profile_name="quick")
     assert res.verdict == "inconclusive" and "diverged" in res.reason
-    from bnbench.store.formats import result_to_json
+    from bnbench.store.files import write_json_atomic
+    from bnbench.store.formats import result_from_json, result_to_json
 
-    json.dumps(result_to_json(res), default=str)
+    # written as the store writes it (strict JSON, NaN as null), the result reads back as it was, the diverged seed's
+    # NaN in its place (catches result_to_json leaving an object JSON cannot hold, e.g. the Verdict itself, or
+    # dropping a field; the json.dumps(..., default=str) this replaces passed whatever the dict held)
+    write_json_atomic(tmp_path / "result.json", result_to_json(res))
+    back = result_from_json(json.loads((tmp_path / "result.json").read_text()))
+    assert (back.verdict, back.reason) == (res.verdict, res.reason)
+    assert back.a_values[0] == 0.7 and math.isnan(back.a_values[1]) and back.b_values == [0.6, 0.6]
 
 
 def test_documented_check_reports_the_deviation():
-    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.70)] * 3, CLAIM.b[0].id: [fake(0.6155)] * 3}, profile_name="full",
-                   documented=True)
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [run_record(0.70)] * 3, CLAIM.b[0].id: [run_record(0.6155)] * 3},
+                   profile_name="full", documented=True)
     checks = {d["what"]: d["check"] for d in res.documented}
     assert checks["1.1/hidden-500"] == "reproduced"                   # 70.0 vs 70.13
     assert checks["1.1/base-nll"] == "deviates (-6.0 pp)"             # 61.55 vs 67.55
@@ -115,7 +112,7 @@ def test_documented_check_reports_the_deviation():
 def test_the_effect_check_catches_a_reversed_effect_that_both_sides_pass():
     """Each side within 3 points of the study, and the effect within 3 points of the study's (-0.3 vs +2.58), yet
     a - b points the other way: the effect check says so."""
-    res = evaluate(CLAIM, {CLAIM.a[0].id: [fake(0.689)] * 3, CLAIM.b[0].id: [fake(0.692)] * 3},
+    res = evaluate(CLAIM, {CLAIM.a[0].id: [run_record(0.689)] * 3, CLAIM.b[0].id: [run_record(0.692)] * 3},
                    profile_name="full", documented=True)
     checks = {d["what"]: d["check"] for d in res.documented}
     assert checks["1.1/hidden-500"] == checks["1.1/base-nll"] == "reproduced"
@@ -123,13 +120,11 @@ def test_the_effect_check_catches_a_reversed_effect_that_both_sides_pass():
 
 
 def _epochs(*pairs):
-    return [{"epoch": i + 1, "steps": 10, "images": 100, "train_time_s": 1.0, "images_per_s": 100.0,
-             "train_loss": 1.0, "train_acc": 0.5, "test_loss": loss, "test_acc": acc}
-            for i, (loss, acc) in enumerate(pairs)]
+    return [epoch_row(i + 1, test_loss=loss, test_acc=acc) for i, (loss, acc) in enumerate(pairs)]
 
 
 def test_the_study_reading_of_accuracy_final_best_and_checkpoint():
-    rec = fake(0.5)
+    rec = run_record(0.5)
     # epoch 3 has the best accuracy but not the lowest loss; epoch 4 improves both again, epoch 5 neither
     rec.epochs = _epochs((1.0, 0.50), (0.9, 0.55), (0.95, 0.70), (0.85, 0.71), (0.80, 0.60))
     assert rec.reported_test_acc("final") == 0.60
@@ -143,7 +138,7 @@ def test_the_study_reading_of_accuracy_final_best_and_checkpoint():
 
 
 def test_the_documented_check_uses_the_study_reading_and_the_verdict_the_final_epoch():
-    a, b = fake(0.5), fake(0.5)
+    a, b = run_record(0.5), run_record(0.5)
     a.epochs = _epochs((1.0, 0.60), (0.9, 0.70), (1.2, 0.64))   # checkpoint 0.70, final 0.64
     b.epochs = _epochs((1.0, 0.60), (0.9, 0.67), (1.2, 0.61))
     res = evaluate(CLAIM, {CLAIM.a[0].id: [a] * 2, CLAIM.b[0].id: [b] * 2}, profile_name="full", documented=True)
@@ -195,10 +190,10 @@ def test_the_published_settings_are_the_study_codes():
     assert {e.reported_as for e in EXPERIMENTS.values() if e.section == "2.1"} == {"best"}
 
 
-def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
+def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path, synthetic_data):
     """The whole chain, profile -> configs -> trainer -> records -> verdict -> plot -> summary.json, made small."""
     session = Runner(Options(out=str(tmp_path), device="cpu"))
-    session._data = synthetic_cifar(n_train=600, n_test=200, seed=1)
+    session._data = synthetic_data(n_train=600, n_test=200, seed=1)
     tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=30, test_per_class=20)})
     result = session.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
     assert isinstance(result, ClaimResult) and len(result.a_values) == 2 and session.trained == 4
@@ -216,9 +211,9 @@ def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path):
     assert "activation='tanh'" in tables["1.1_tanh.txt"] and "657,220" in tables["1.1_hidden-500.txt"]
 
 
-def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch):
+def test_resume_retrains_nothing_when_every_record_matches(tmp_path, monkeypatch, synthetic_data):
     tiny = Profile("tiny", seeds=2, scales={"1.1": Scale(epochs=1, train_per_class=20, test_per_class=10)})
-    data = synthetic_cifar(n_train=400, n_test=100, seed=2)
+    data = synthetic_data(n_train=600, n_test=200, seed=1)
     first = Runner(Options(out=str(tmp_path), device="cpu"))
     first._data = data
     before = first.check(CLAIMS["1.1/relu-beats-tanh"], tiny)
@@ -251,7 +246,7 @@ def _probed(losses_at_probes, grad_change):
     probes = [{"step": 30 * i, "train_loss": loss, "grad_change": [grad_change] * 2, "grad_change_rel": [1.0] * 2,
                "beta": grad_change, "handout_beta": 1.0, "handout_last_layer_grad_change": 1.0}
               for i, loss in enumerate(losses_at_probes)]
-    rec = fake(0.4, steps=20)
+    rec = run_record(0.4, steps=20)
     rec.probes = probes
     return rec
 
@@ -264,21 +259,22 @@ def test_probe_claims_use_only_points_past_chance_and_refuse_a_side_that_never_g
     assert res.verdict == "inconclusive" and "not comparable" in res.reason and "1 of 5" in res.reason
     # the first probe point (at ln 10) does not count; with one step past chance on side b, no paired statistic
     assert res.extra["probe_points_past_chance"] == [[4, 4], [1, 1]]
+    assert len(res.a_values) == len(res.b_values) == 2       # one value per seed (all() below holds for none)
     assert all(math.isnan(v) for v in res.a_values + res.b_values)
 
 
 def test_band_claims_refuse_a_side_whose_best_learning_rate_never_left_chance():
     claim = CLAIMS["2.2/bn-band-narrower"]
-    flat = fake(0.1, steps=10)
+    flat = run_record(0.1, steps=10)
     flat.step_loss = [2.30] * 10
-    falling = fake(0.4, steps=10)
+    falling = run_record(0.4, steps=10)
     falling.step_loss = [2.3 - 0.1 * i for i in range(10)]
     records = {e.id: [falling, falling] for e in claim.a} | {e.id: [flat, flat] for e in claim.b}
     res = evaluate(claim, records, profile_name="quick")
     assert res.verdict == "inconclusive" and "best learning rate" in res.reason
 
 
-def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monkeypatch):
+def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monkeypatch, synthetic_data):
     import bnbench.engine.train
 
     seen = []
@@ -287,13 +283,13 @@ def test_the_session_passes_the_cuda_graph_switch_to_the_trainer(tmp_path, monke
     tiny = Profile("tiny", seeds=1, scales={"1.1": Scale(epochs=1, train_per_class=10, test_per_class=5)})
     for switch in (True, False):
         session = Runner(Options(out=str(tmp_path / str(switch)), device="cpu", cuda_graphs=switch))
-        session._data = synthetic_cifar(n_train=200, n_test=50, seed=2)
+        session._data = synthetic_data(n_train=600, n_test=200, seed=1)
         session.run(EXPERIMENTS["1.1/hidden-500"], tiny, 0)
     assert seen == [True, False]
 
 
 def _grad_tracked(scale, steps=12, per_epoch=4):
-    rec = fake(0.5, steps=steps)
+    rec = run_record(0.5, steps=steps)
     rec.epochs = [dict(rec.epochs[0], steps=per_epoch)]
     rec.step_grad_change = [None if i % per_epoch == 0 else scale * (1 + 0.01 * i) for i in range(steps)]
     return rec
@@ -314,7 +310,7 @@ def test_the_study_2_3_measurement_is_a_claim_decided_from_the_band_runs():
     lo, hi = grad_band([_grad_tracked(1.0)] * 4)
     assert len(lo) == 9 and hi[0] == pytest.approx(1.01)
     # runs without the measurement are not comparable, not silently zero
-    bare = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
+    bare = {e.id: [run_record(0.5)] * 3 for e in claim.experiments}
     assert "not comparable" in evaluate(claim, bare, profile_name="quick").reason
     # nor is a sweep still at ln 10: its tiny gradients change little, which would read as "predictive"
     stuck = _grad_tracked(0.01)
@@ -338,7 +334,7 @@ def test_probe_claims_pair_the_two_networks_by_step():
 
 def test_a_timing_claim_is_decided_from_the_interleaved_timing():
     claim = CLAIMS["2.1/bn-costs-time"]
-    runs = {e.id: [fake(0.5)] * 3 for e in claim.experiments}
+    runs = {e.id: [run_record(0.5)] * 3 for e in claim.experiments}
     # the paired ratio (median over ABBA pairs) decides, not the ratio of the two sides' separate medians
     timings = [{"a_s_per_step_median": 1.0, "b_s_per_step_median": 2.0, "ratio_median": 1.10 + 0.001 * s}
                for s in range(3)]
@@ -359,7 +355,7 @@ def test_band_claims_at_the_study_scale_are_held_against_the_studys_curves():
 
     def run(bn, lr_index):
         lo, hi = curves.epoch_band("loss", bn)
-        rec = fake(0.5, steps=391)
+        rec = run_record(0.5, steps=391)
         rec.epochs = [dict(rec.epochs[0], steps=391)]
         rec.config = {"model": "VGG_A_BatchNorm" if bn else "VGG_A"}
         rec.step_loss = [lo[0] if lr_index == 0 else hi[0]] * 391   # two runs at each edge: the study's band

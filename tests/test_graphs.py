@@ -8,13 +8,12 @@ import torch
 
 from bnbench.engine import cuda_graphs as graphs
 from bnbench.engine.config import TrainConfig
-from bnbench.engine.data import synthetic_cifar
 from bnbench.engine.train import train
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    return synthetic_cifar(n_train=230, n_test=60, seed=3)   # 230 = 4 full batches of 50 + a partial one
+def synthetic(synthetic_data):
+    return synthetic_data(n_train=230, n_test=60, seed=3)   # 230 = 4 full batches of 50 + a partial one
 
 
 class ReplayByCalling:
@@ -116,8 +115,8 @@ def test_failed_capture_falls_back_to_eager(synthetic, fake_cuda):
     assert rec.step_loss == eager.step_loss
 
 
-def test_too_few_batches_to_capture(fake_cuda):
-    data = synthetic_cifar(n_train=100, n_test=20, seed=1)   # 2 full batches a run: all warm-up
+def test_too_few_batches_to_capture(synthetic_data, fake_cuda):
+    data = synthetic_data(n_train=100, n_test=50, seed=0)   # 2 full batches a run: all warm-up
     fake_cuda(ReplayByCalling())
     rec = train(CFG.replace(epochs=1), data)
     assert rec.env["cuda_graphs"] == "on, never captured (fewer full batches than the warm-up)"

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from bnbench.engine.config import TrainConfig
-from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import ConfigError
 from bnbench.engine.models import (INIT_SCHEMES, ModelInfo, count_parameters, create_model, format_structure,
                             init_weights, list_models, model_info, outputs_of, register_model, structure_table)
@@ -344,9 +343,9 @@ def test_catalogue_and_config_are_torch_free():
 # --- every model trains ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,steps,lr", [("MyNet", 10, 0.02), ("VGGNet", 6, 0.02), ("ResNet_Projection", 3, 0.01)])
-def test_model_lowers_its_training_loss(name, steps, lr):
+def test_model_lowers_its_training_loss(synthetic_data, name, steps, lr):
     """A few SGD steps on one fixed learnable batch of 16 lower the (train-mode) loss clearly."""
-    data = synthetic_cifar(n_train=16, n_test=1, seed=0)
+    data = synthetic_data(n_train=16, n_test=1, seed=0)
     x, y = (data.train_x.float() / 255 - 0.5) / 0.5, data.train_y
     torch.manual_seed(0)
     model = create_model(name).train()  # MyNet and VGGNet with their default dropout 0.5

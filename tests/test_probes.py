@@ -8,7 +8,6 @@ from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from bnbench.engine.config import TrainConfig
-from bnbench.engine.data import synthetic_cifar
 from bnbench.engine.models import create_model
 from bnbench.engine.probes import (DEFAULT_EVERY, ETA_MULTIPLIERS, TrajectoryProbe, last_linear,
                             probe_direction)
@@ -142,10 +141,10 @@ def test_probe_requires_gradients():
                         nn.functional.nll_loss, lr=0.1)
 
 
-def test_training_trajectory_is_bit_identical_with_probe():
+def test_training_trajectory_is_bit_identical_with_probe(synthetic_data):
     config = TrainConfig(model="MyNet", model_args={"dropout": 0.0}, lr=0.05, momentum=0.9, epochs=1, batch_size=64, deterministic=True,
                          seed=3, channels_last=False, precision="fp32")
-    data = synthetic_cifar(640, 100)
+    data = synthetic_data(n_train=640, n_test=100, seed=0)   # 10 steps of 64
 
     def recorder(states, probe=None):
         def hook(step, model, x, y, loss_fn, optimizer):

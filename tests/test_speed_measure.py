@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from bnbench.engine.data import synthetic_cifar
-from bnbench.engine.speed import flops_per_image, matmul_peak, measure_model
+from bnbench.engine.speed import ModelSpeed, flops_per_image, matmul_peak, measure_model
 
 
 def test_flops_per_image_by_hand():
@@ -20,19 +19,20 @@ def test_matmul_peak_is_a_rate():
     assert 1e8 < peak < 1e14
 
 
-def test_measure_model_pairs_and_repeats():
-    data = synthetic_cifar(n_train=700, n_test=50, seed=4)
+def test_measure_model_pairs_and_repeats(synthetic_data):
+    data = synthetic_data(n_train=700, n_test=50, seed=4)
     row = measure_model("MyNet", data, torch.device("cpu"), steps=2, study_batches=2, repeats=3)
-    assert len(row["paired_speedups"]) == 3
-    assert row["speedup"] == sorted(row["paired_speedups"])[1]          # the median pair
-    assert row["bnbench_images_per_s"] > 0 and row["study_style_images_per_s"] > 0
-    assert row["fraction_of_peak"] == pytest.approx(row["achieved_flops"] / row["peak_flops"])
-    assert row["achieved_flops"] == pytest.approx(row["flops_per_image"] * row["bnbench_images_per_s"])
-    assert row["cuda_graphs"] == "off (not available on cpu)" and row["device_name"]
+    assert isinstance(row, ModelSpeed) and row.model == "MyNet" and row.device == "cpu"
+    assert len(row.paired_speedups) == 3
+    assert row.speedup == sorted(row.paired_speedups)[1]          # the median pair
+    assert row.bnbench_images_per_s > 0 and row.study_style_images_per_s > 0
+    assert row.fraction_of_peak == pytest.approx(row.achieved_flops / row.peak_flops)
+    assert row.achieved_flops == pytest.approx(row.flops_per_image * row.bnbench_images_per_s)
+    assert row.cuda_graphs == "off (not available on cpu)" and row.device_name
 
 
-def test_measure_model_refuses_zero_repeats():
+def test_measure_model_refuses_zero_repeats(synthetic_data):
     from bnbench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="repeats=0"):
-        measure_model("MyNet", synthetic_cifar(n_train=100, n_test=10), torch.device("cpu"), repeats=0)
+        measure_model("MyNet", synthetic_data(n_train=100, n_test=50, seed=0), torch.device("cpu"), repeats=0)

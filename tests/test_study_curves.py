@@ -228,6 +228,9 @@ def test_a_band_three_times_the_study_fails_every_epoch(curves, quantity, bn):
 def test_only_one_edge_off_fails_the_epoch(curves):
     lo, hi = curves.epoch_band("loss", False)
     check = sc.compare_band_per_epoch("loss", False, _per_step(lo, 391), _per_step([2 * v for v in hi], 391), 391)
+    # 20 epochs compared: "0 within" and the all() below also hold when nothing is compared (catches a comparison
+    # that refuses a run at the study's scale)
+    assert check.epochs_compared == len(check.rows) == 20
     assert check.epochs_within == 0
     assert all(r.min_within and not r.max_within for r in check.rows)
 
@@ -282,9 +285,9 @@ def test_tolerance_and_floor(curves):
     # the floor admits small absolute differences on small values (late min_curve)
     small = _per_step([v + 0.015 for v in lo], 391)
     check = sc.compare_band_per_epoch("loss", False, small, _per_step(hi, 391), 391, tolerance=0.0)
-    assert all(r.min_within for r in check.rows)
+    assert len(check.rows) == 20 and all(r.min_within for r in check.rows)     # all() of no rows would hold too
     check = sc.compare_band_per_epoch("loss", False, small, _per_step(hi, 391), 391, tolerance=0.0, floor=0.01)
-    assert not any(r.min_within for r in check.rows)
+    assert len(check.rows) == 20 and not any(r.min_within for r in check.rows)
     for bad in (-0.1, math.nan, math.inf):
         with pytest.raises(ConfigError):
             sc.compare_band_per_epoch("loss", False, mn, mx, 391, tolerance=bad)

@@ -4,7 +4,6 @@ import math
 import pytest
 
 from bnbench.engine.config import TrainConfig
-from bnbench.engine.data import synthetic_cifar
 from bnbench.errors import ConfigError
 from bnbench.engine.timing import alternate, interleaved_step_times, pair_ratios, summarize
 
@@ -58,7 +57,9 @@ def test_interleaving_cancels_a_linear_drift_that_fools_sequential_timing():
     # ABBA: within each pair of rounds the two sides' blocks sit symmetrically in time, so a linear drift cancels
     # exactly (plain A B alternation would leave ~3% here, B always a block later than A).
     assert interleaved == pytest.approx(TRUE_RATIO, rel=0.005)
-    # every pair on its own recovers the ratio, not just the median
+    # every pair on its own recovers the ratio, not just the median (all ROUNDS // 2 of them: an empty list of pairs
+    # would pass the all() below)
+    assert len(pair_ratios(a, b)) == ROUNDS // 2
     assert all(r == pytest.approx(TRUE_RATIO, rel=0.005) for r in pair_ratios(a, b))
 
 
@@ -102,8 +103,8 @@ def test_bad_counts_are_refused(kw, match):
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    return synthetic_cifar(n_train=400, n_test=20, seed=3)
+def synthetic(synthetic_data):
+    return synthetic_data(n_train=400, n_test=20, seed=3)
 
 
 @pytest.fixture(autouse=True)

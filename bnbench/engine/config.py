@@ -80,9 +80,19 @@ class TrainConfig:
 _ADDED_LATER = {"track_grad_change": False}
 
 
+# Settings that change how a run is computed but not what it measures: the hash (and so --bnbench-resume) treats
+# them as if at their defaults, so a record made with another evaluation batch size, memory layout or compile
+# setting is the same experiment. (Normalised rather than dropped, so that every hash made before this rule keeps
+# its value.)
+HASH_IGNORES = ("eval_batch_size", "channels_last", "compile")
+
+
 def config_hash(config: TrainConfig) -> str:
-    """Stable across processes and Python versions: sha256 of canonical JSON, 16 hex digits."""
-    data = {k: v for k, v in config.to_dict().items() if not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
+    """Stable across processes and Python versions: sha256 of canonical JSON, 16 hex digits. ``HASH_IGNORES``
+    settings count at their defaults."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in HASH_IGNORES}
+    data = {k: v for k, v in config.replace(**defaults).to_dict().items()
+            if not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

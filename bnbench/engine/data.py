@@ -18,9 +18,11 @@ normalisation are batched tensor ops, with no DataLoader and no per-image Python
 from __future__ import annotations
 
 import functools
+import io
 import os
 import pickle
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,59 +59,192 @@ def _error(message: str) -> DataError:
 # -----------------------------------------------------------------------------
 # reading the batch files
 
-def _numpy_globals() -> dict[tuple[str, str], object]:
+# A batch file is at most this large: the official ones are 30.9-31.0 MB (10,000 images of 3,072 bytes, their labels
+# and file names). Anything larger is not a CIFAR-10 batch, and is refused before it is read.
+MAX_BATCH_BYTES = 48 * 1024 * 1024
+_ARRAY_KINDS = "biuf"            # bool, signed / unsigned integers, floats: what a batch (or a damaged one) holds
+
+
+def _reconstruct_function():
     try:
         from numpy._core.multiarray import _reconstruct  # numpy >= 2 (and 1.26's alias)
     except ImportError:
         from numpy.core.multiarray import _reconstruct
-    # The official files name numpy.core.*; under numpy 2 that is a deprecated alias of numpy._core,
-    # so both names map straight to the object and nothing is imported by name.
-    return {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
+    return _reconstruct
 
 
-_ALLOWED_GLOBALS = _numpy_globals()
+_RECONSTRUCT = _reconstruct_function()
+
+
+class _NdarrayName:
+    """What the pickle's ``numpy.ndarray`` global stands for: only the first argument of ``_reconstruct`` (as
+    numpy pickles an array). Called directly it could build an array over any buffer with any shape and strides
+    (zero strides make gigabytes out of one byte), so a call is refused."""
+
+    def __init__(self, unpickler: "_SafeUnpickler"):
+        self.unpickler = unpickler
+
+    def __call__(self, *args, **kwargs):
+        raise self.unpickler.refuse("it calls numpy.ndarray directly (numpy pickles an array through "
+                                    "_reconstruct, never so)")
+
+
+class _GuardedArray(np.ndarray):
+    """The arrays a batch unpickles into, until ``read_batch`` views them as plain ndarrays: their state (shape,
+    dtype, raw bytes) is checked before numpy builds them (``_SafeUnpickler.check_array_state``)."""
+
+    def __setstate__(self, state):
+        self._unpickler.check_array_state(state)
+        super().__setstate__(state)
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file, source: str):
+    """Builds only what a CIFAR-10 batch is made of: dicts, lists, strings, numbers, and numpy arrays of plain
+    numeric dtypes. The allowed globals are bounded too: every array's bytes are counted against the file's own
+    size (an array's raw bytes are in the file; one bytes object shared by many arrays, a huge shape or zero
+    strides are how a 100-byte pickle would otherwise expand to gigabytes), dtypes are plain numbers (no object,
+    structured or sub-array types), and ``numpy.ndarray`` is never called."""
+
+    def __init__(self, file, source: str, size: int):
         super().__init__(file, encoding="bytes")
         self.source = source
+        self.budget = size + 4096               # bytes of array data this file can hold, all arrays together
+        guarded = type("_Guarded", (_GuardedArray,), {"_unpickler": self})
+        self._array_type = guarded
+        self._ndarray = _NdarrayName(self)
+        self._allowed = {
+            ("numpy.core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy", "ndarray"): self._ndarray,
+            ("numpy", "dtype"): self._dtype,
+        }
+
+    def refuse(self, why: str) -> DataError:
+        return _error(f"{self.source}: refusing to unpickle: {why}; the file is not a CIFAR-10 batch or has been "
+                      "tampered with. Delete it and point bnbench at a clean copy (--bnbench-data DIR or "
+                      "BNBENCH_DATA=DIR, or delete the cache folder and let bnbench download it again).")
 
     def find_class(self, module, name):
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
-            raise _error(
-                f"{self.source}: refusing to unpickle: it names the global {module}.{name}, which is not one "
-                "of the numpy types a CIFAR-10 batch needs; the file is not a CIFAR-10 batch or has been "
-                "tampered with. Delete it and point bnbench at a clean copy (--bnbench-data DIR or "
-                "BNBENCH_DATA=DIR, or delete the cache folder and let bnbench download it again)."
-            ) from None
+            raise self.refuse(f"it names the global {module}.{name}, which is not one of the numpy types a "
+                              "CIFAR-10 batch needs") from None
+
+    # -- the allowed globals, bounded ---------------------------------------------------------------------------
+    def _plain_dtype(self, dt) -> np.dtype:
+        try:
+            dt = dt if isinstance(dt, np.dtype) else np.dtype(dt.decode("ascii") if isinstance(dt, bytes) else dt)
+        except (TypeError, ValueError, UnicodeDecodeError):
+            raise self.refuse(f"it asks for the dtype {str(dt)[:40]!r}") from None
+        if (dt.kind not in _ARRAY_KINDS or dt.itemsize not in (1, 2, 4, 8) or dt.subdtype is not None
+                or dt.names is not None or dt.hasobject):
+            raise self.refuse(f"it asks for the dtype {str(dt)[:40]!r}, not a plain number type")
+        return dt
+
+    def _dtype(self, spec, align=False, copy=False):
+        if not isinstance(spec, (str, bytes)) or len(spec) > 8:
+            raise self.refuse(f"it builds a dtype from {type(spec).__name__} {str(spec)[:40]!r}")
+        self._plain_dtype(spec)
+        # copy=True whatever the file says: the dtype's state is set next, and the shared uint8 dtype must not be it
+        return np.dtype(spec.decode("ascii") if isinstance(spec, bytes) else spec, bool(align), True)
+
+    def _take(self, shape, dt: np.dtype) -> int:
+        shape = (shape,) if isinstance(shape, int) else shape
+        if not (isinstance(shape, tuple) and len(shape) <= 8
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape)):
+            raise self.refuse(f"an array's shape is {str(shape)[:60]}")
+        nbytes = dt.itemsize
+        for n in shape:
+            nbytes *= n
+        if nbytes > self.budget:
+            raise self.refuse(f"its arrays would take {nbytes:,} bytes, more than the file itself holds "
+                              f"({self.budget - 4096:,} bytes)")
+        self.budget -= nbytes
+        return nbytes
+
+    def _reconstruct(self, subtype, shape, dtype):
+        if subtype is not self._ndarray:
+            raise self.refuse("_reconstruct is asked for something other than numpy.ndarray")
+        dt = self._plain_dtype(dtype)
+        self._take(shape, dt)
+        return _RECONSTRUCT(self._array_type, shape, dt)
+
+    def check_array_state(self, state) -> None:
+        """numpy's array state: (version, shape, dtype, is_fortran, raw bytes), or without the version."""
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise self.refuse("an array's state is not numpy's")
+        shape, dtype, _fortran, raw = state[-4:]
+        if not isinstance(dtype, np.dtype):
+            raise self.refuse("an array's state has no dtype")
+        nbytes = self._take(shape, self._plain_dtype(dtype))
+        if not isinstance(raw, (bytes, bytearray)) or len(raw) != nbytes:
+            raise self.refuse(f"an array of {nbytes:,} bytes comes with "
+                              f"{len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__} bytes of data")
+
+
+def _file_size(f) -> int | None:
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        pass
+    try:
+        here = f.tell()
+        size = f.seek(0, os.SEEK_END) - here
+        f.seek(here)
+        return size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
+def _load(f, source: str, size: int | None):
+    if size is None:
+        raise _error(f"{source}: cannot tell its size; give bnbench a file, not a stream")
+    if size > MAX_BATCH_BYTES:
+        raise _error(f"{source}: {size:,} bytes, more than a CIFAR-10 batch file can be ({MAX_BATCH_BYTES:,}); "
+                     f"the file is not a CIFAR-10 batch. Fix: re-download or re-unpack it, or {_FIX}.")
+    unpickler = _SafeUnpickler(f, source, size)
+    try:
+        return unpickler.load()
+    finally:
+        unpickler._array_type._unpickler = None   # the arrays keep their class, not the unpickler and its memo
 
 
 def safe_load_pickle(path_or_file, *, source: str) -> object:
-    """Unpickle a CIFAR-10 batch, building only ndarray / dtype objects. Errors are DataError."""
+    """Unpickle a CIFAR-10 batch, building only bounded ndarray / dtype objects (``_SafeUnpickler``) from a
+    regular file of at most ``MAX_BATCH_BYTES``. Errors are DataError."""
     try:
         if hasattr(path_or_file, "read"):
-            return _SafeUnpickler(path_or_file, source).load()
-        with open(path_or_file, "rb") as f:
-            return _SafeUnpickler(f, source).load()
+            return _load(path_or_file, source, _file_size(path_or_file))
+        # O_NONBLOCK: a FIFO planted as a batch file must not hang the run; it is refused below
+        fd = os.open(path_or_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _error(f"{source}: not a regular file; a CIFAR-10 batch is a plain file. Fix: {_FIX}.")
+            return _load(f, source, info.st_size)
     except DataError:
         raise
     except OSError as e:
         raise _error(f"{source}: cannot read the file ({e.strerror or e}). Fix: check it exists and is readable, "
                      f"or {_FIX}.") from None
+    except MemoryError:
+        raise _error(f"{source}: ran out of memory reading it; the file is not a CIFAR-10 batch. Fix: {_FIX}.") from None
     except Exception as e:  # EOFError, UnpicklingError, ValueError, ... all mean a broken file
         detail = _one_line(f"{type(e).__name__}: {e}")[:200]
         raise _error(
             f"{source}: the file is truncated or corrupt ({detail}). Fix: delete it and re-download CIFAR-10 "
             "(or re-unpack it: python unpack_jpeg_pack.py PACK.npz DIR), or " + _FIX + "."
         ) from None
+
+
+def _plain_arrays(x):
+    """The unpickled batch with its arrays viewed as plain ndarrays (the guard's subclass dropped)."""
+    if isinstance(x, np.ndarray):
+        return x.view(np.ndarray)
+    if isinstance(x, dict):
+        return {k: _plain_arrays(v) for k, v in x.items()}
+    return x
 
 
 def _get(d: dict, key: str):
@@ -122,7 +257,7 @@ def _get(d: dict, key: str):
 def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> (images uint8 (N,3,32,32) C-contiguous, labels int64 (N,))."""
     source = str(path)
-    d = safe_load_pickle(path, source=source)
+    d = _plain_arrays(safe_load_pickle(path, source=source))
     if not isinstance(d, dict):
         raise _error(f"{source}: expected a dict with 'data' and 'labels', found a {type(d).__name__}; "
                      "the file is not a CIFAR-10 batch.")

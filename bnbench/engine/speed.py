@@ -15,6 +15,7 @@ from bnbench.engine.data import CIFAR10
 from bnbench.engine.device import native_bf16
 from bnbench.errors import ConfigError
 from bnbench.engine.models import create_model, model_info
+from bnbench.engine.speed_rows import ModelSpeed, SpeedRow  # noqa: F401  (the rows the speed benchmarks make)
 from bnbench.engine.train import train
 from bnbench.numbers import median
 
@@ -75,8 +76,9 @@ REPEATS = 3
 
 def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | None = None,
                   study_batches: int | None = None, peaks: dict | None = None, cuda_graphs: bool = True,
-                  repeats: int = REPEATS, **settings) -> dict:
-    """Images/s of bnbench's trainer and of the study-style loop on one model, their ratio, and FLOP/s.
+                  repeats: int = REPEATS, **settings) -> ModelSpeed:
+    """Images/s of bnbench's trainer and of the study-style loop on one model, their ratio, and FLOP/s
+    (a ``ModelSpeed``).
 
     bnbench trains two epochs of ``steps`` steps on a stratified subset and is timed on the second (the first pays
     for warm-up, cuDNN autotuning and the CUDA-graph capture); right after it, the study-style loop trains
@@ -115,12 +117,11 @@ def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | N
     key = "bf16" if bf16 else "fp32"
     if key not in peaks:
         peaks[key] = matmul_peak(device, torch.bfloat16 if bf16 else torch.float32)
-    return {
-        "model": name, "batch_size": bs, "device": str(device), "device_name": device_name(device),
-        "precision": rec.env["precision"],
-        "compile": rec.env.get("compile"), "cuda_graphs": rec.env.get("cuda_graphs"),
-        "bnbench_images_per_s": ours, "study_style_images_per_s": median(study_runs),
-        "speedup": median(paired), "paired_speedups": paired,
-        "flops_per_image": flops, "achieved_flops": flops * ours, "peak_flops": peaks[key], "peak_dtype": key,
-        "fraction_of_peak": flops * ours / peaks[key], "native_bf16": native_bf16(device),
-    }
+    return ModelSpeed(
+        model=name, batch_size=bs, device=str(device), device_name=device_name(device),
+        precision=rec.env["precision"], compile=rec.env.get("compile"), cuda_graphs=rec.env.get("cuda_graphs"),
+        bnbench_images_per_s=ours, study_style_images_per_s=median(study_runs),
+        speedup=median(paired), paired_speedups=tuple(paired),
+        flops_per_image=flops, achieved_flops=flops * ours, peak_flops=peaks[key], peak_dtype=key,
+        fraction_of_peak=flops * ours / peaks[key], native_bf16=native_bf16(device),
+    )

@@ -135,7 +135,8 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
           progress=None, on_backward: Callable | None = None, cuda_graphs: bool = True) -> RunRecord:
     """Train one model from ``config`` on ``data`` and return its record.
 
-    ``progress``: an object with ``start(total_steps, description)``, ``update(step, loss, epoch)`` and ``stop()``
+    ``progress``: an object with ``start(total_steps, epochs, batch_size)``, ``update(step, loss, epoch)``,
+    ``epoch_end(row)`` and ``stop()``
     (see ``bnbench.outputs.progress``) or None. ``on_backward(step, model, x, y, loss_fn, optimizer)`` runs after each
     backward pass and before the optimizer step (the gradient-predictiveness probes hook in here); it must leave
     the model and optimizer as it found them.
@@ -196,7 +197,7 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
     step_loss = torch.full((total_steps,), float("nan"), device=device)
     shuffle_gen = torch.Generator().manual_seed(config.seed)   # the epoch permutations
     if progress is not None:
-        progress.start(total_steps, f"{config.model} seed {config.seed}")
+        progress.start(total_steps, epochs=config.epochs, batch_size=config.batch_size)
 
     probe = None
     if config.probe_every:
@@ -273,6 +274,8 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         if epoch % config.eval_every == 0 or last:
             row["test_loss"], row["test_acc"] = evaluate(model, test_split, loss_fn, config.eval_batch_size, autocast)
         record.epochs.append(row)
+        if progress is not None:
+            progress.epoch_end(row)
         if last:
             break
     if graphed is not None:

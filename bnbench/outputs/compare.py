@@ -45,28 +45,59 @@ class Row:
 DEFAULT_MAX_SLOWDOWN = 1.5
 
 
+def check_thresholds(max_drop: float, max_slowdown: float) -> None:
+    """A gate's thresholds must be numbers that can fail: NaN compares false with everything (a gate that never
+    fires), and a negative drop or a non-positive slowdown ratio means nothing."""
+    from bnbench.errors import ConfigError
+
+    if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and max_drop >= 0):
+        raise ConfigError(f"--max-drop {max_drop!r} is not a finite number >= 0 (percentage points)")
+    if not (isinstance(max_slowdown, (int, float)) and math.isfinite(max_slowdown) and max_slowdown > 0):
+        raise ConfigError(f"--max-slowdown {max_slowdown!r} is not a finite ratio > 0 (e.g. 1.5)")
+
+
+def _number_lost(old: float, new: float) -> bool:
+    return math.isfinite(old) and not math.isfinite(new)
+
+
 def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
-    """Rows for every claim present in both runs. Accuracy metrics regress when a side's mean falls by more than
-    ``max_drop`` (a fraction: 0.01 = 1 point); epoch times regress when they grow beyond ``max_slowdown`` x."""
+    """Rows for every claim of the old run, per side. A side regresses when its accuracy mean falls by more than
+    ``max_drop`` (a fraction: 0.01 = 1 point), its epoch time grows beyond ``max_slowdown`` x, the new run has
+    fewer values than the old (a partial claim), a value the old run measured is null in the new one (a diverged
+    or unmeasured run), or the claim is missing from the new run altogether."""
     from bnbench.study.catalog import CLAIMS
 
-    old_claims = {(c.claim_id, c.profile): c for c in old.claims}
+    check_thresholds(max_drop, max_slowdown)
+    new_claims = {(c.claim_id, c.profile): c for c in new.claims}
     rows = []
-    for c in new.claims:
-        before = old_claims.get((c.claim_id, c.profile))
-        if before is None:
-            continue
-        claim = CLAIMS.get(c.claim_id)
+    for before in old.claims:
+        c = new_claims.get((before.claim_id, before.profile))
+        claim = CLAIMS.get(before.claim_id)
         metric = claim.metric if claim else None
+        name, scale = (metric.name, metric.scale) if metric else ("?", 1.0)
         for side in "ab":
-            o, n = _finite(getattr(before, f"{side}_values")), _finite(getattr(c, f"{side}_values"))
+            o_raw = getattr(before, f"{side}_values")
+            o = _finite(o_raw)
+            if c is None:
+                rows.append(Row(before.claim_id, before.profile, side, name, scale, sum(o) / len(o) if o else math.nan,
+                                math.nan, math.nan, math.nan, math.nan, math.nan, before.verdict, "missing",
+                                "claim missing from NEW"))
+                continue
+            n_raw = getattr(c, f"{side}_values")
+            n = _finite(n_raw)
             delta, lo, hi = delta_ci(o, n)
             t_old, t_new = getattr(before, f"{side}_s_per_epoch"), getattr(c, f"{side}_s_per_epoch")
             ratio = t_new / t_old if t_old > 0 and t_new > 0 else math.nan
-            row = Row(c.claim_id, c.profile, side, metric.name if metric else "?",
-                      metric.scale if metric else 1.0, sum(o) / len(o) if o else math.nan,
+            row = Row(c.claim_id, c.profile, side, name, scale, sum(o) / len(o) if o else math.nan,
                       sum(n) / len(n) if n else math.nan, delta, lo, hi, ratio, before.verdict, c.verdict)
             why = []
+            if len(n_raw) < len(o_raw):
+                why.append(f"partial: {len(n_raw)} value(s) where OLD has {len(o_raw)}")
+            lost = sum(_number_lost(a, b) for a, b in zip(o_raw, n_raw))
+            if lost:
+                why.append(f"{lost} value(s) null in NEW (a diverged or unmeasured run) where OLD measured one")
+            if _number_lost(t_old, t_new):
+                why.append("s/epoch not measured in NEW")
             if metric is not None and metric.regression == "drop" and delta < -max_drop:
                 why.append(f"{metric.description} {delta * metric.scale:+.2f}{metric.unit} "
                            f"(threshold -{max_drop * metric.scale:.2f})")
@@ -77,10 +108,18 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
     return rows
 
 
+def run_regressions(old: "Summary", new: "Summary") -> list[str]:
+    """What fails the gate for the run as a whole: a NEW run that was interrupted (its summary is partial)."""
+    return ["NEW is from an interrupted run (summary.json marked partial)"] if new.partial else []
+
+
 def compare_table(rows: list[Row], old_name: str, new_name: str):
+    """Every cell a rich Text (``bnbench.text.cell``): ids, profiles and verdicts from the files print literally."""
     from rich.table import Table
 
-    table = Table(title=f"bnbench compare: {old_name} -> {new_name}")
+    from bnbench.text import cell
+
+    table = Table(title=cell(f"bnbench compare: {old_name} -> {new_name}"))
     for col in ("claim", "side", "metric", "old", "new", "delta [90% t-interval]", "s/epoch ratio", "verdict",
                 "regression"):
         table.add_column(col)
@@ -88,8 +127,8 @@ def compare_table(rows: list[Row], old_name: str, new_name: str):
         scale = r.scale
         ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low * scale:+.2f}, {r.ci_high * scale:+.2f}]"
         verdict = r.new_verdict if r.old_verdict == r.new_verdict else f"{r.old_verdict} -> {r.new_verdict}"
-        table.add_row(f"{r.claim_id} [{r.profile}]", r.side, r.metric, f"{r.old_mean * scale:.3f}",
+        table.add_row(cell(f"{r.claim_id} [{r.profile}]"), r.side, cell(r.metric), f"{r.old_mean * scale:.3f}",
                       f"{r.new_mean * scale:.3f}", f"{r.delta * scale:+.3f}{ci}",
-                      "n/a" if math.isnan(r.time_ratio) else f"{r.time_ratio:.2f}x", verdict,
-                      f"[red]{r.regression}[/red]" if r.regression else "")
+                      "n/a" if math.isnan(r.time_ratio) else f"{r.time_ratio:.2f}x", cell(verdict),
+                      cell(r.regression, "red"))
     return table

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bnbench.engine.record import CHANCE_ACCURACY, RunRecord  # noqa: E402
 
@@ -39,6 +40,8 @@ SIDE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 STUDY_COLOUR = "black"
 MEASURED_COLOUR = "tab:green"
 CHANCE_STYLE = dict(color="0.55", linestyle=":", linewidth=1.0)
+SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")   # seed k's marker: seeds told apart within a side
+MEASURED_NOTE = "every curve and point is measured by bnbench; numbers in the title are the study's"
 
 __all__ = ["draw", "FIGURES", "smooth", "plot_claim_curves", "plot_documented", "plot_band", "plot_loss_landscape",
            "plot_probe_metric", "side_colours", "SIDE_COLOURS", "DPI"]
@@ -82,12 +85,20 @@ def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) 
 
 
 def _save(fig, path) -> Path:
+    """The figure as a PNG at ``path``: drawn into memory, then written atomically (``store.files``: a temporary
+    file in the folder, renamed over the target), so a link planted at ``path`` is replaced, never written
+    through, and a killed run leaves no half a PNG. A failed write is a one-line BnbenchError."""
+    import io
+
+    from bnbench.store.files import write_bytes_atomic
+
     path = Path(path)
+    buf = io.BytesIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     finally:
         plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
     return path
 
 
@@ -146,11 +157,12 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
                     if not r.diverged and np.any(np.isfinite(y)):
                         non_div_max.append(np.nanmax(y))
                     ax_loss.plot(np.arange(raw.size), y, color=c, linewidth=0.9, alpha=0.75,
-                                 linestyle="--" if r.diverged else "-")
+                                 linestyle="--" if r.diverged else "-", marker=SEED_MARKERS[seed % 8],
+                                 markevery=max(1, raw.size // 8), markersize=4)
                 ev = [e for e in r.epochs if e.get("test_acc") is not None]
                 if ev:
                     ax_acc.plot([e["epoch"] for e in ev], [_pct(e["test_acc"]) for e in ev], color=c,
-                                marker="o", markersize=3.5, linewidth=1.2, alpha=0.85,
+                                marker=SEED_MARKERS[seed % 8], markersize=4, linewidth=1.2, alpha=0.85,
                                 linestyle="--" if r.diverged else "-")
                 if r.diverged:
                     div_points += _divergence_point(r, raw)
@@ -193,10 +205,15 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
             _no_data(ax_acc, "no evaluated epochs")
         ax_acc.set_title("Test accuracy per evaluated epoch")
         ax_acc.set_xlabel("epoch")
+        ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
         ax_acc.set_ylabel("test accuracy (%)")
         ax_acc.grid(True, alpha=0.3)
 
-        loss_extra, acc_extra = [], [Line2D([], [], **CHANCE_STYLE, label=f"chance ({CHANCE_ACCURACY * 100:.0f}%)")]
+        n_seeds = max((len(rs) for rs in sides.values()), default=0)
+        seed_keys = [Line2D([], [], color="0.3", marker=SEED_MARKERS[k % 8], linestyle="none", markersize=5,
+                            label=f"seed {k}") for k in range(n_seeds)] if n_seeds > 1 else []
+        loss_extra = list(seed_keys)
+        acc_extra = [Line2D([], [], **CHANCE_STYLE, label=f"chance ({CHANCE_ACCURACY * 100:.0f}%)"), *seed_keys]
         if any_diverged:
             off = any(y >= ax_loss.get_ylim()[1] for _, y in div_points)
             div = dict(color="black", marker="x", markersize=8, markeredgewidth=2, linestyle="--")
@@ -205,7 +222,7 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
             acc_extra.insert(0, Line2D([], [], **div, label="diverged (dashed; x = last evaluation)"))
         ax_loss.legend(handles=handles + loss_extra, loc="lower left", fontsize=8, framealpha=0.9)
         ax_acc.legend(handles=handles + acc_extra, loc="lower right", fontsize=8, framealpha=0.9)
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(f"{title}\n({MEASURED_NOTE})", fontsize=11)
         fig.tight_layout()
     except BaseException:
         plt.close(fig)
@@ -393,6 +410,9 @@ def plot_band(path, bands: dict[str, dict], log: bool = True, smooth_window: int
         band_label = "measured " + band_label
         note += ("\nshaded = measured; dashed steps = the study's published curve (per-epoch mean of its min and "
                  "max curves)")
+    else:
+        band_label = "measured " + band_label
+        note += "\nshaded = measured by bnbench (the study's curve is drawn only for a run at its scale)"
     return _band_figure(path, bands, "min_curve", "max_curve", colors, smooth_window, band_label,
                         f"{title or default_title}\n{note}", "optimizer step", ylabel, log, study=study)
 
@@ -403,7 +423,8 @@ def plot_loss_landscape(path, series: dict[str, dict], *, title: str | None = No
     (``{"steps", "min", "max"}``), log y."""
     return _band_figure(path, series, "min", "max", colors, 1, "min..max over step sizes",
                         f"{title or 'Loss landscape along the gradient direction'}\n"
-                        "band = min..max over step size eta of L(w - eta * grad L(w)) at each probed step",
+                        "band = min..max over step size eta of L(w - eta * grad L(w)) at each probed step "
+                        "(measured by bnbench)",
                         "training step", "loss L(w - eta g)", True)
 
 
@@ -438,7 +459,7 @@ def plot_probe_metric(path, series: dict[str, dict], ylabel: str, title: str, lo
             _no_data(ax)
         if log and _finite_positive(drawn):
             ax.set_yscale("log")
-        ax.set_title(title, fontsize=11)
+        ax.set_title(f"{title}\n(measured by bnbench; the paper's Fig. 4 has no numbers to draw)", fontsize=11)
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.grid(True, which="major", alpha=0.3)

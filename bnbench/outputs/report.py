@@ -5,6 +5,7 @@ attaches to a message. Every string from the run is HTML-escaped.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import math
 import os
@@ -34,12 +35,22 @@ def _num(x, scale=1.0, digits=2) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x * scale:.{digits}f}"
 
 
-def _img(path: Path) -> str:
+def _cell(x):
+    """A speed row's value as the report shows it: numbers to 4 digits (NaN as n/a), sequences as lists."""
+    if isinstance(x, float):
+        return _num(x, digits=4)
+    return list(x) if isinstance(x, tuple) else x
+
+
+def _img(path: Path, store: Store | None = None) -> str:
     """A figure embedded from ``path``, which the caller computed inside the run folder (never read from data):
-    a regular file only (a link could point anywhere on the reader's machine), bounded in size, PNG only."""
+    a regular file only in a real folder of the run (a link could point anywhere on the reader's machine),
+    bounded in size, PNG only."""
     try:
+        if store is not None:
+            store.readable(path)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+    except (OSError, BnbenchError):
         return f'<p class="small">missing plot: {_e(path.name)}</p>'
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
@@ -55,7 +66,7 @@ def _obj(x) -> dict:
 
 
 def _environment(out: Path) -> dict:
-    for rec in sorted((out / "records").rglob("*.json")):
+    for rec in Store(out).record_files():      # real folders only: no link under records/ is followed
         try:
             return load_record(rec).env
         except (OSError, BnbenchError):
@@ -68,7 +79,8 @@ def render(run_dir: str | Path) -> str:
     from bnbench.outputs.table import evidence, study_reading
 
     summary = load_summary(run_dir)
-    out = Path(summary.path).parent
+    store = Store(Path(summary.path).parent)
+    out = store.out                      # resolved: every path below is computed from it and checked inside it
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bnbench report</title><style>{CSS}</style>"
              "</head><body>", "<h1>bnbench report</h1>",
              f"<p class='small'>run folder {_e(out)} &middot; started {_e(summary.started_at)} &middot; "
@@ -102,10 +114,10 @@ def render(run_dir: str | Path) -> str:
                 parts.append(f"<p class='small'>{_e(note)}</p>")
             # The figure's path is computed from the claim id, as the runner wrote it: a path stored in the
             # summary could name any file of the reader's machine.
-            parts.append(_img(out / "plots" / f"{safe_name(c.claim_id)}.png"))
+            parts.append(_img(out / "plots" / f"{safe_name(c.claim_id)}.png", store))
         for extra in ("2.3_loss-landscape.png", "documented.png"):
             if (out / "plots" / extra).is_file():
-                parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra))
+                parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra, store))
     experiments = summary.experiments
     if experiments:
         parts.append("<h2>Experiments: every setting and where it comes from</h2><p class='small'>study code: the "
@@ -122,13 +134,12 @@ def render(run_dir: str | Path) -> str:
                 parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(source)}</td></tr>")
             parts.append("</table>")
     for key, title in (("speed", "Speed: MyNet against the study-style loop"), ("model_speed", "Speed per model")):
-        rows = getattr(summary, key)
+        rows = getattr(summary, key)   # SpeedRow / ModelSpeed: one column per field, in the fields' order
         if rows:
-            cols = list(rows[0])
+            cols = [f.name for f in dataclasses.fields(rows[0])]
             parts.append(f"<h2>{_e(title)}</h2><table><tr>" + "".join(f"<th>{_e(k)}</th>" for k in cols) + "</tr>")
             for r in rows:
-                parts.append("<tr>" + "".join(f"<td>{_e(_num(r.get(k), digits=4) if isinstance(r.get(k), float) else r.get(k))}"
-                                              "</td>" for k in cols) + "</tr>")
+                parts.append("<tr>" + "".join(f"<td>{_e(_cell(getattr(r, k)))}</td>" for k in cols) + "</tr>")
             parts.append("</table>")
     env = _environment(out)
     if env:

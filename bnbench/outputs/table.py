@@ -5,6 +5,7 @@ import io
 import math
 
 from bnbench.numbers import nan_if_none
+from bnbench.text import cell  # text from files prints literally
 from bnbench.study import documented as study
 from bnbench.study.catalog import CLAIMS
 
@@ -68,40 +69,46 @@ def study_reading(result) -> str:
 
 def results_table(results):
     """A rich Table of claim results (``ClaimResult``): per claim, the id and verdict on the left (kept whole: no
-    column competes with them), the evidence and numbers on the right."""
-    from rich.markup import escape
+    column competes with them), the evidence and numbers on the right. Every cell is a rich Text built with
+    ``bnbench.text.cell``: text from a summary file prints literally (no markup, no terminal escapes)."""
     from rich.table import Table
+    from rich.text import Text
+
+    from bnbench.text import cell
 
     table = Table(show_lines=True, expand=False)
     table.add_column("claim, verdict", no_wrap=True)
-    table.add_column(escape("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
+    table.add_column(Text("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
     for r in results:
         claim = CLAIMS.get(r.claim_id)
-        verdict = f"[{VERDICT_STYLE.get(r.verdict, '')}]{escape(r.verdict)}[/]" + (
-            " (smoke)" if r.profile == "smoke" else "")
+        verdict = Text.assemble(cell(r.verdict, VERDICT_STYLE.get(r.verdict, "")),
+                                " (smoke)" if r.profile == "smoke" else "")
         if claim is None:
-            table.add_row(f"{escape(r.claim_id)}\n{verdict}", "(a claim this bnbench does not know)")
+            table.add_row(Text("\n").join([cell(r.claim_id), verdict]), "(a claim this bnbench does not know)")
             continue
         scale, unit = claim.metric.scale, claim.metric.unit
         label = f"{claim.metric.measured_as} " if claim.metric.measured_as else ""
-        lines = [escape(evidence(r, claim)),
-                 f"measured ({label}a vs b): {_spread(r.a_values, scale)} vs {_spread(r.b_values, scale)}"
-                 f"{unit.replace(' pp', '%')}"]
+        lines = [cell(evidence(r, claim)),
+                 cell(f"measured ({label}a vs b): {_spread(r.a_values, scale)} vs {_spread(r.b_values, scale)}"
+                      f"{unit.replace(' pp', '%')}")]
         if study_reading(r):
-            lines.append(study_reading(r))
+            lines.append(cell(study_reading(r)))
         checks = "; ".join(str(d.get("check")) for d in r.documented) or (
             "n/a at this scale" if any(e.documented for e in claim.experiments) else "no study number")
-        lines.append(escape(f"study: {claim.metric.study_values(claim)}; check: {checks}"))
-        lines.append("s/epoch a / b: " + _s_per_epoch(r, claim).replace("\n", ", "))
+        lines.append(cell(f"study: {claim.metric.study_values(claim)}; check: {checks}"))
+        lines.append(cell("s/epoch a / b: " + _s_per_epoch(r, claim).replace("\n", ", ")))
         if r.verdict == "inconclusive" and r.reason:
-            lines.append("[dim]why: " + escape(r.reason.split(": ", 1)[-1]) + "[/dim]")
-        table.add_row(f"{claim.id}\n{verdict}", "\n".join(lines))
+            lines.append(cell("why: " + r.reason.split(": ", 1)[-1], "dim"))
+        table.add_row(Text("\n").join([cell(claim.id), verdict]), Text("\n").join(lines))
     return table
 
 
 def claim_rows(results) -> list[dict]:
     """Plain rows of the claims table (for --format md / csv): id, profile, verdict, the evidence, both sides'
-    per-seed values, the study's reading where there is one, the study's values and the check against them."""
+    per-seed values, the study's reading where there is one, the study's values and the check against them. Text
+    from a summary file has its control characters escaped (``bnbench.text.plain``)."""
+    from bnbench.text import plain
+
     rows = []
     for r in results:
         claim = CLAIMS.get(r.claim_id)
@@ -117,7 +124,7 @@ def claim_rows(results) -> list[dict]:
             "study": claim.metric.study_values(claim),
             "vs study": "; ".join(str(d.get("check")) for d in r.documented),
             "reason": r.reason if r.verdict == "inconclusive" else ""})
-    return rows
+    return [{k: plain(v) for k, v in row.items()} for row in rows]
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -149,18 +156,19 @@ def speed_table(rows):
                 "ratio", "test acc"):
         table.add_column(col, justify="left" if col in ("model", "variant", "device", "ran as") else "right")
     for r in rows:
-        table.add_row(r["model"], r["variant"], r["device"], execution(r), f"{r['bnbench_s_per_epoch']:.2f}",
-                      f"{r['bnbench_first_epoch_s']:.2f}", f"{r['study_style_s_per_epoch']:.2f}",
-                      f"{r['ratio']:.2f}x", f"{r['test_acc'] * 100:.2f}%")
+        table.add_row(cell(r.model), cell(r.variant), cell(r.device), cell(execution(r)), f"{r.bnbench_s_per_epoch:.2f}",
+                      f"{r.bnbench_first_epoch_s:.2f}", f"{r.study_style_s_per_epoch:.2f}",
+                      f"{r.ratio:.2f}x", f"{r.test_acc * 100:.2f}%")
     return table
 
 
 def execution(row) -> str:
-    """How a speed row's bnbench side ran: precision, plus 'CUDA graph' / 'compiled' where they were in use."""
-    parts = [row.get("precision") or "?"]
-    if str(row.get("cuda_graphs") or "").startswith("on:"):
+    """How a speed row's (a SpeedRow's or a ModelSpeed's) bnbench side ran: precision, plus 'CUDA graph' /
+    'compiled' where they were in use."""
+    parts = [row.precision or "?"]
+    if (row.cuda_graphs or "").startswith("on:"):
         parts.append("CUDA graph")
-    if row.get("compile") == "compiled":
+    if row.compile == "compiled":
         parts.append("compiled")
     return ", ".join(parts)
 
@@ -173,10 +181,10 @@ def model_speed_table(rows):
                 "achieved TFLOP/s", "peak TFLOP/s", "of peak"):
         table.add_column(col, justify="left" if col in ("model", "ran as") else "right")
     for r in rows:
-        table.add_row(r["model"], str(r["batch_size"]), execution(r), f"{r['bnbench_images_per_s']:.0f}",
-                      f"{r['study_style_images_per_s']:.0f}", f"{r['speedup']:.2f}x",
-                      f"{r['flops_per_image'] / 1e9:.3f}", f"{r['achieved_flops'] / 1e12:.3f}",
-                      f"{r['peak_flops'] / 1e12:.3f} ({r['peak_dtype']})", f"{r['fraction_of_peak'] * 100:.1f}%")
+        table.add_row(cell(r.model), str(r.batch_size), cell(execution(r)), f"{r.bnbench_images_per_s:.0f}",
+                      f"{r.study_style_images_per_s:.0f}", f"{r.speedup:.2f}x",
+                      f"{r.flops_per_image / 1e9:.3f}", f"{r.achieved_flops / 1e12:.3f}",
+                      cell(f"{r.peak_flops / 1e12:.3f} ({r.peak_dtype})"), f"{r.fraction_of_peak * 100:.1f}%")
     return table
 
 

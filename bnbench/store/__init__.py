@@ -9,17 +9,20 @@
     .workers/<run id>-<worker>.json                                an xdist worker's share, until merged
 
 Everything read back is treated as untrusted: regular files only, bounded in size and depth, types checked
-(``formats``), and a record's configuration hash recomputed from its stored configuration.
+(``formats``), and a record's configuration hash recomputed from its stored configuration. Every path is computed
+here from ids (never read from a file), and every folder below the output folder is checked to be a real folder,
+not a link, before anything is read from or written into it (``files.real_folder``).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
-from bnbench.store.files import (file_lock, read_json, remove_orphans, safe_name, write_json_atomic,  # noqa: F401
-                                 write_text_atomic)
+from bnbench.store.files import (file_lock, read_json, real_folder, remove_orphans, safe_name,  # noqa: F401
+                                 write_bytes_atomic, write_json_atomic, write_text_atomic)
 from bnbench.store.formats import (FormatError, Shard, Summary, record_from_json, record_to_json,  # noqa: F401
                                    shard_from_json, shard_to_json, summary_from_json, summary_to_json,
                                    timing_from_json)
@@ -50,12 +53,39 @@ class Store:
         """A path inside the folder from computed components (each made path-safe): never from data."""
         return self.out.joinpath(*(safe_name(p) if i < len(parts) - 1 else p for i, p in enumerate(parts)))
 
+    def writable(self, path: Path) -> Path:
+        """``path``, once its folder is checked to be a real folder inside this one (made where missing)."""
+        real_folder(self.out, Path(path).parent)
+        return Path(path)
+
+    def readable(self, path: Path) -> Path:
+        """``path``, once its folder is checked to be a real folder inside this one; FileNotFoundError when a
+        folder on the way is missing."""
+        real_folder(self.out, Path(path).parent, create=False)
+        return Path(path)
+
+    def plot_path(self, name: str) -> Path:
+        """plots/<name>.png, computed from a claim id or a fixed name, in a real plots/ folder."""
+        return self.writable(self.out / "plots" / f"{safe_name(name)}.png")
+
+    def record_files(self) -> list[Path]:
+        """Every *.json under records/, walking real folders only (no link is followed), sorted."""
+        root = self.out / "records"
+        try:
+            self.readable(root / "x")
+        except (FileNotFoundError, BnbenchError):
+            return []
+        found = []
+        for here, _dirs, files in os.walk(root, followlinks=False):
+            found += [Path(here) / f for f in files if f.endswith(".json") and not f.startswith(".")]
+        return sorted(found)
+
     # -- records ----------------------------------------------------------------------------------------------------
     def record_path(self, experiment_id: str, profile: str, seed: int, config_hash: str) -> Path:
         return self.out / "records" / safe_name(experiment_id) / safe_name(f"{profile}-seed{seed}-{config_hash}.json")
 
     def save_record(self, record: RunRecord, experiment_id: str, profile: str, seed: int, **context: Any) -> Path:
-        path = self.record_path(experiment_id, profile, seed, record.config_hash)
+        path = self.writable(self.record_path(experiment_id, profile, seed, record.config_hash))
         write_json_atomic(path, record_to_json(record, experiment=experiment_id, profile=profile, **context))
         return path
 
@@ -66,19 +96,35 @@ class Store:
 
         path = self.record_path(experiment_id, profile, seed, config_hash)
         try:
-            record = load_record(path)
-            if not record.finished_at or TrainConfig.from_dict(record.config).hash != config_hash:
-                return None
+            record = load_record(self.readable(path))
+            if not record.finished_at:
+                return None                        # an unfinished record: what a killed run left
+            try:
+                stored = TrainConfig.from_dict(record.config).hash
+            except BnbenchError as exc:
+                raise FormatError(f"{path}: its stored configuration is not valid ({exc})") from None
+            if stored != config_hash:
+                raise FormatError(f"{path}: its stored configuration hashes to {stored}, not {config_hash}")
         except FileNotFoundError:
             return None
-        except BnbenchError:
-            return None   # a damaged or foreign record is retrained, and overwritten when the new run finishes
+        except BnbenchError as exc:
+            # a damaged or foreign record is retrained, and overwritten when the new run finishes: one line says so
+            self.skipped(f"{exc}; retraining it")
+            return None
         return record
 
-    @staticmethod
-    def lock(path: Path):
+    def skipped(self, message: str) -> None:
+        """One line about a file that was not used (damaged, foreign, of another configuration)."""
+        import warnings
+
+        from bnbench.errors import BnbenchSkippedFile
+        from bnbench.text import plain
+
+        warnings.warn(BnbenchSkippedFile(plain(message)), stacklevel=3)
+
+    def lock(self, path: Path):
         """The per-file lock that makes one process train a configuration while the others wait for its record."""
-        return file_lock(path.with_name(f".{path.name}.lock"))
+        return file_lock(self.writable(path).with_name(f".{path.name}.lock"))
 
     # -- interleaved timings ----------------------------------------------------------------------------------------
     def timing_path(self, claim_id: str, profile: str, seed: int, key: str) -> Path:
@@ -86,30 +132,62 @@ class Store:
 
     def load_timing(self, path: Path) -> dict | None:
         try:
-            return timing_from_json(read_json(path), str(path))
-        except (FileNotFoundError, BnbenchError):
-            return None   # absent or damaged: measured again
+            return timing_from_json(read_json(self.readable(path)), str(path))
+        except FileNotFoundError:
+            return None
+        except BnbenchError as exc:
+            self.skipped(f"{exc}; measuring it again")
+            return None   # damaged: measured again
 
     def save_timing(self, path: Path, timing: dict) -> None:
-        write_json_atomic(path, timing)
+        write_json_atomic(self.writable(path), timing)
 
     # -- worker shards ----------------------------------------------------------------------------------------------
     def shard_path(self, run_id: str, worker: str) -> Path:
         return self.out / ".workers" / safe_name(f"{run_id}-{worker}.json")
 
     def write_shard(self, shard: Shard, worker: str) -> None:
-        write_json_atomic(self.shard_path(shard.run_id, worker), shard_to_json(shard))
+        write_json_atomic(self.writable(self.shard_path(shard.run_id, worker)), shard_to_json(shard))
 
-    def take_shards(self, run_id: str) -> list[Shard]:
-        """Every worker's share of this run, removed from the folder once read."""
+    def take_shards(self, run_id: str, errors: list[str] | None = None) -> list[Shard]:
+        """Every worker's share of this run, removed from the folder once read. The record paths a shard names
+        are data: each must be a record file of this folder's records/ (no '..', no link on the way). A share that
+        does not read back raises, or with ``errors`` given is left in place and named there."""
         shards = []
         folder = self.out / ".workers"
-        if not folder.is_dir():
+        try:
+            self.readable(folder / "x")
+        except FileNotFoundError:
             return shards
         for path in sorted(folder.glob(f"{safe_name(run_id)}-*.json")):
-            shards.append(shard_from_json(read_json(path), str(path)))
+            try:
+                shard = shard_from_json(read_json(path), str(path))
+                for paths in shard.records.values():
+                    for p in paths:
+                        self.record_file(p, source=str(path))
+            except BnbenchError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
+            shards.append(shard)
             path.unlink()
         return shards
+
+    def record_file(self, name: str, source: str) -> Path:
+        """A record path read from a file, checked to be a *.json under this folder's records/ (real folders)."""
+        p = Path(name)
+        try:
+            p.relative_to(self.out / "records")
+            ok = p.suffix == ".json" and ".." not in p.parts
+        except ValueError:
+            ok = False
+        if not ok:
+            raise FormatError(f"{source}: names {name[:120]!r}, which is not a record of {self.out}")
+        try:
+            return self.readable(p)
+        except FileNotFoundError:
+            raise FormatError(f"{source}: names {name[:120]!r}, which does not exist") from None
 
     # -- summary ----------------------------------------------------------------------------------------------------
     @property
@@ -117,9 +195,9 @@ class Store:
         return self.out / "summary.json"
 
     def write_summary(self, summary: Summary, **context: Any) -> Path:
-        write_json_atomic(self.summary_path, summary_to_json(summary, **context))
+        write_json_atomic(self.writable(self.summary_path), summary_to_json(summary, **context))
         return self.summary_path
 
     def write_text(self, path: Path, text: str) -> Path:
-        write_text_atomic(path, text)
+        write_text_atomic(self.writable(path), text)
         return path

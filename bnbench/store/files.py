@@ -51,9 +51,53 @@ def _check_no_link(path: Path) -> None:
                            "(remove the link, or choose another --bnbench-out)")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same directory, then rename over the target: a reader never sees half a
-    file, and a link planted at the target is replaced, never followed. NaN and infinities become null."""
+def real_folder(root: Path, folder: Path, create: bool = True) -> Path:
+    """``folder``, checked to be a real folder inside ``root``: every component from ``root`` (exclusive) down is a
+    folder and not a symbolic link, made where missing when ``create``. A link planted anywhere below the output
+    folder would send a write (or a read) to its target, so one is refused, naming it. FileNotFoundError when a
+    component is missing and ``create`` is false. ``root`` itself is the user's choice and may be a link."""
+    root, folder = Path(root), Path(folder)
+    try:
+        rel = folder.relative_to(root)
+    except ValueError:
+        raise BnbenchError(f"{folder} is outside the output folder {root}; bnbench reads and writes only inside "
+                           "it") from None
+    if any(part in ("..", ".") for part in rel.parts):
+        raise BnbenchError(f"{folder}: a path with '..' in it could leave the output folder {root}")
+    if create:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BnbenchError(f"cannot make {root}: {exc.strerror or exc}; choose another --bnbench-out") from None
+    current = root
+    for part in rel.parts:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            if not create:
+                raise
+            try:
+                os.mkdir(current)
+            except FileExistsError:
+                pass                                   # made meanwhile (another worker): checked just below
+            except OSError as exc:
+                raise BnbenchError(f"cannot make {current}: {exc.strerror or exc}; choose another "
+                                   "--bnbench-out") from None
+            info = os.lstat(current)
+        if stat.S_ISLNK(info.st_mode):
+            raise BnbenchError(f"{current} is a symbolic link; bnbench does not read or write through links in "
+                               "its output folder (remove the link, or choose another --bnbench-out)")
+        if not stat.S_ISDIR(info.st_mode):
+            raise BnbenchError(f"{current} is not a folder; bnbench needs a folder there (remove it, or choose "
+                               "another --bnbench-out)")
+    return folder
+
+
+def _write_atomic(path: Path, write, mode: str) -> None:
+    """Write through ``write(file)`` to a temporary file in the target's folder, then rename it over the target:
+    a reader never sees half a file, and a link planted at the target is replaced, never followed. OSError
+    (disk full, permission) becomes a one-line BnbenchError; no temporary file is left behind."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +106,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except OSError as exc:
         raise BnbenchError(f"cannot write {path}: {exc.strerror or exc}; choose another --bnbench-out") from None
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(no_nan(data), f, indent=1, allow_nan=False, default=_json_default)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; results are meant to be shared like any file
@@ -78,20 +122,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def write_json_atomic(path: Path, data: Any) -> None:
+    """JSON written atomically (``_write_atomic``): never half a file, never through a planted link. NaN and
+    infinities become null."""
+    _write_atomic(path, lambda f: json.dump(no_nan(data), f, indent=1, allow_nan=False, default=_json_default), "w")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """The same for a text file (structure tables, the HTML report)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _write_atomic(path, lambda f: f.write(text), "w")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """The same for bytes (the PNG figures)."""
+    _write_atomic(path, lambda f: f.write(data), "wb")
 
 
 def _depth(x: Any, limit: int) -> int:
@@ -160,14 +204,97 @@ def file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+_ORPHAN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")   # ``_write_atomic``'s temporary names: .<name>.<random>.tmp
+
+
 def remove_orphans(folder: Path) -> int:
-    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``); returns how many."""
+    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``); returns how many. Walks
+    real folders only: a link planted in the output folder is never followed (it could lead anywhere)."""
     n = 0
-    if not folder.is_dir():
+    folder = Path(folder)
+    if folder.is_symlink() and not folder.is_dir():
         return 0
-    for p in folder.rglob(".*.tmp"):
-        if p.is_file() and not p.is_symlink():
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        for name in files:
+            if not _ORPHAN.match(name):
+                continue
+            p = Path(here) / name
             with contextlib.suppress(OSError):
-                p.unlink()
-                n += 1
+                if stat.S_ISREG(os.lstat(p).st_mode):
+                    p.unlink()
+                    n += 1
     return n
+
+
+# -- the run lock ---------------------------------------------------------------------------------------------------
+
+RUN_LOCK = ".bnbench-run.lock"
+
+
+class FolderInUse(BnbenchError):
+    """Another bnbench run holds the output folder."""
+
+
+def acquire_run_lock(folder: Path, run_id: str, shared: bool = False, wait_s: float = 1.5) -> tuple[int | None, bool]:
+    """Hold ``folder`` for one run: ``(fd, first)``; the lock lasts until ``fd`` is closed or the process ends
+    (an advisory ``flock``, so a killed run never leaves the folder held).
+
+    A plain pytest process takes the lock exclusively. pytest-xdist workers (``shared``) share it with the other
+    workers of their own run (the same ``run_id``, written into the lock file by the first of them) and with no
+    one else. Anyone else is refused with a FolderInUse naming the folder and the holder's pid. ``first`` is true
+    for the process that found the folder free (it may clean up what a killed run left). ``(None, True)`` where
+    there is no fcntl (Windows): no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None, True
+    import time
+
+    path = Path(folder) / RUN_LOCK
+    _check_no_link(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        raise BnbenchError(f"cannot open {path}: {exc.strerror or exc}; choose another --bnbench-out") from None
+
+    def holder() -> tuple[str, str]:
+        raw = os.pread(fd, 200, 0).decode("ascii", "replace").split()
+        return (raw[0], raw[1]) if len(raw) >= 2 else ("?", "")
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {run_id}\n".encode(), 0)
+            if not shared:
+                return fd, True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)   # let this run's other workers in
+                return fd, True
+            except BlockingIOError:
+                pass                                            # someone slipped in: try again
+        if shared:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                if holder()[1] == run_id:
+                    return fd, False                            # a worker of this same run holds it: share
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        if time.monotonic() >= deadline:
+            pid, _ = holder()
+            os.close(fd)
+            raise FolderInUse(f"--bnbench-out {folder} is in use by another bnbench run (pid {pid}); wait for it "
+                              "to finish, or give this run its own --bnbench-out")
+        time.sleep(0.05)
+
+
+def release_run_lock(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
