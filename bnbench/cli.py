@@ -47,7 +47,10 @@ def _model_args(pairs: list[str]) -> dict:
 def cmd_models(ns) -> None:
     from bnbench.engine.models import count_parameters, create_model, list_models
 
-    for name in list_models(ns.pattern):
+    names = list_models(ns.pattern)
+    if not names:
+        raise BnbenchError(f"no model matches {ns.pattern!r}; known: {', '.join(list_models())}")
+    for name in names:
         print(f"{name:18s} {count_parameters(create_model(name)):>12,d} parameters")
 
 
@@ -59,9 +62,14 @@ def cmd_structure(ns) -> None:
 
 
 def cmd_claims(ns) -> None:
+    import fnmatch
+
     from bnbench.study.catalog import CLAIMS
 
-    for c in CLAIMS.values():
+    chosen = [c for c in CLAIMS.values() if fnmatch.fnmatchcase(c.id, ns.pattern)]
+    if not chosen:
+        raise BnbenchError(f"no claim matches {ns.pattern!r}; known: {', '.join(CLAIMS)}")
+    for c in chosen:
         print(f"{c.id}\n    {c.sentence}\n    {c.metric.name}: {c.kind}, margin {c.margin:g} ({c.margin_reason})")
 
 
@@ -103,7 +111,7 @@ def cmd_summary(ns) -> None:
 
         print((to_markdown if ns.format == "md" else to_csv)(claim_rows(claims)))
         return
-    tables = summary_tables(claims, speed, model_speed)
+    tables = summary_tables(claims, speed, model_speed, width=Console().width)
     for table in tables:
         Console().print(table)
     if not tables:
@@ -137,7 +145,8 @@ def cmd_compare(ns) -> int:
         raise BnbenchError(f"{ns.old} has no claims to compare against; give the --bnbench-out folder of a run "
                            "that checked claims")
     rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)
-    Console().print(compare_table(rows, ns.old, ns.new))
+    console = Console()
+    console.print(compare_table(rows, ns.old, ns.new, width=console.width))
     if old.partial:
         print(plain(f"note: {ns.old} is from an interrupted run (partial)"))
     for r in rows:
@@ -190,7 +199,10 @@ def cmd_report(ns) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bnbench", description=__doc__.split("\n\n")[0])
+    from bnbench import __version__
+
+    parser = argparse.ArgumentParser(prog="bnbench", description=__doc__.split("\n\n")[0].replace("``", "'"))
+    parser.add_argument("--version", action="version", version=f"bnbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list models with parameter counts")
     p.add_argument("pattern", nargs="?", default="*")
@@ -200,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("args", nargs="*", metavar="ARG=VALUE")
     p.set_defaults(fn=cmd_structure)
     p = sub.add_parser("claims", help="list the study's claims")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard on claim ids, e.g. '2.*'")
     p.set_defaults(fn=cmd_claims)
     p = sub.add_parser("experiments", help="list the experiments, every setting with where it comes from")
     p.add_argument("pattern", nargs="?", default="*", help="wildcard on experiment ids, e.g. '1.1/*'")
@@ -242,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"bnbench: {plain(exc)}", file=sys.stderr)   # one line, whatever a file's name or content holds
         return 2
+    except BrokenPipeError:
+        # The reader went away (`bnbench claims | head`): stop quietly, and point stdout at nothing so that the
+        # interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

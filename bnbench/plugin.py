@@ -35,12 +35,16 @@ def pytest_addoption(parser):
     group.addoption("--bnbench-data", metavar="DIR", default=None,
                     help="folder holding cifar-10-batches-py/ (or that folder itself); default: $BNBENCH_DATA, "
                          "else a cache folder that torchvision downloads into on first use")
+    group.addoption("--bnbench-download", action="store_true", default=False,
+                    help="download CIFAR-10 into the --bnbench-data (or BNBENCH_DATA) folder when it is not there; "
+                         "without it a folder without the data is an error (a mistyped path), and downloads go "
+                         "only to the cache folder")
     group.addoption("--bnbench-device", metavar="DEV", default="auto",
                     help="auto (cuda when available), cpu, cuda or cuda:N; default auto")
     group.addoption("--bnbench-out", metavar="DIR", default="bnbench-results",
                     help="where records, plots, structure tables and summary.json go; default bnbench-results/")
     group.addoption("--bnbench-seeds", metavar="N", default=None,
-                    help="seeds per experiment (overrides the profile: smoke 1, quick 2, full 3)")
+                    help="seeds per experiment (overrides the profile: smoke 1, quick 3, full 5)")
     group.addoption("--bnbench-epochs", metavar="N", default=None,
                     help="epochs for every experiment (overrides the profile; turns off the documented-value check)")
     group.addoption("--bnbench-subset", metavar="N", default=None,
@@ -68,7 +72,8 @@ def pytest_configure(config):
             seeds=parse_int_option("--bnbench-seeds", opt.bnbench_seeds),
             epochs=parse_int_option("--bnbench-epochs", opt.bnbench_epochs),
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
-            strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs)
+            strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs,
+            download=opt.bnbench_download)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
@@ -77,7 +82,6 @@ def pytest_configure(config):
     config.stash[_SESSION] = session
     config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
     session.worker_errors = []         # the xdist workers' one-line failures at their end (pytest_testnodedown)
-    config.stash[_SIGNALS] = _install_signal_handlers()
 
 
 # -- SIGTERM and SIGHUP end a run as Ctrl-C does -------------------------------------------------------------------
@@ -164,16 +168,89 @@ def pytest_generate_tests(metafunc):
                              indirect=True)
 
 
+OWN_FIXTURES = frozenset({"bnbench_session", "bnbench_data", "bnbench_device", "bnbench_out", "bnbench_profile",
+                          "train_experiment", "check_claim"})
+
+
+def own(item) -> bool:
+    """An item is bnbench's when it uses one of bnbench's fixtures: only those are selected or deselected by
+    bnbench, so another project's own ``speed`` / ``full`` markers mean what that project says."""
+    return bool(OWN_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without -m, bnbench benchmarks run at smoke scale only: a larger profile runs only when asked for."""
+    """Without -m, bnbench's benchmarks run at smoke scale only: a larger profile runs only when asked for."""
     if not config.option.markexpr:
         keep, drop = [], []
         for item in items:
             marks = {m.name for m in item.iter_markers()} & set(MARKERS)
-            (drop if marks and "smoke" not in marks else keep).append(item)
+            (drop if own(item) and marks and "smoke" not in marks else keep).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+
+
+def _profiles(config) -> list[str]:
+    expr = config.option.markexpr or ""
+    return [p for p in PROFILE_MARKERS if p in expr] or (["smoke"] if not expr else [])
+
+
+def _estimate(bn, profile_name: str) -> str | None:
+    """The selected profile's estimated wall time from the per-model speeds stored in the output folder (the
+    speed benchmark's), or None when there are none (or they do not cover every model)."""
+    from bnbench.estimate import estimate, format_duration, throughputs
+    from bnbench.store import load_summary
+    from bnbench.study.profiles import get_profile
+
+    try:
+        rows = load_summary(bn.out).model_speed
+        if bn.options.device not in ("auto",):
+            rows = [r for r in rows if (r.device or "").split(":")[0] == bn.options.device.split(":")[0]]
+        devices = {r.device for r in rows}
+        if len(devices) != 1:
+            return None
+        seconds = sum(s.seconds for s in estimate(bn.profile(profile_name), throughputs(rows),
+                                                  next(iter(devices)).split(":")[0]))
+    except (BnbenchError, OSError):
+        return None
+    return f"{format_duration(seconds)} for the {profile_name} profile on {next(iter(devices))} (bnbench estimate)"
+
+
+def pytest_report_header(config):
+    """One line on what a bnbench run will use; with a larger profile selected, its estimated wall time."""
+    import os
+
+    bn = config.stash.get(_SESSION, None)
+    if bn is None:
+        return None
+    from bnbench.text import plain
+
+    o = bn.options
+    data = o.data or os.environ.get("BNBENCH_DATA") or "the cache folder (downloaded on first use)"
+    profiles = _profiles(config)
+    lines = [plain(f"bnbench: device {o.device}, profile {'/'.join(profiles) or '(by -m)'}, data {data}, "
+                   f"out {bn.out}")]
+    for name in profiles:
+        if name != "smoke":
+            found = _estimate(bn, name)
+            lines.append(plain(f"bnbench: estimated {found}") if found else
+                         f"bnbench: no per-model speed measured in {plain(str(bn.out))} for an estimate of the {name} "
+                         "profile (pytest benchmarks -m speed -k model_speed)")
+    return lines
+
+
+def _announce_full_on_cpu(session, bn) -> None:
+    """-m full on a CPU says how long it will take before it starts (the study's scale is days there)."""
+    full = [i for i in session.items if own(i) and i.get_closest_marker("full")]
+    if not full or bn.device.type != "cpu":
+        return
+    found = _estimate(bn, "full")
+    tr = session.config.pluginmanager.getplugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"bnbench: -m full on the CPU trains the study at its own scale: about {found}"
+                      if found else "bnbench: -m full on the CPU trains the study at its own scale: about 150 h on "
+                      "a 2-core CPU (BENCHMARKS.md; measure this machine with pytest benchmarks -m speed -k "
+                      "model_speed). Ctrl-C keeps every finished record; --bnbench-resume continues.", yellow=True)
 
 
 def pytest_collection_finish(session):
@@ -183,12 +260,15 @@ def pytest_collection_finish(session):
         return
     needs = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     bn = config.stash[_SESSION]
+    if needs & OWN_FIXTURES:   # SIGTERM / SIGHUP take the Ctrl-C path only in runs that train (not other suites)
+        config.stash[_SIGNALS] = _install_signal_handlers()
     try:
         if needs & {"bnbench_out", "bnbench_session", "train_experiment", "check_claim"}:
             bn.claim_out_dir()   # writable, and held by this run alone (or shared with its own xdist workers)
         if needs & {"bnbench_data", "train_experiment", "check_claim"}:
             bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
             bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
+            _announce_full_on_cpu(session, bn)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -237,16 +317,14 @@ def bnbench_profile(request, bnbench_session):
 
 @pytest.fixture
 def train_experiment(bnbench_session, bnbench_profile, benchmark):
-    """Train every seed of an experiment, one pytest-benchmark round per training run."""
+    """Train every seed of an experiment; pytest-benchmark's statistics are over the training epochs it ran."""
 
     def run(experiment):
-        seeds = iter(range(bnbench_profile.seeds))
-        benchmark.group = experiment.section
-        benchmark.name = f"{experiment.id}[{bnbench_profile.name}]"
-        benchmark.pedantic(bnbench_session.run, setup=lambda: ((experiment, bnbench_profile, next(seeds)), {}),
-                           rounds=bnbench_profile.seeds, iterations=1)
-        records = bnbench_session.run_all(experiment, bnbench_profile)  # from the cache; trains what a disabled
-        benchmark.extra_info.update({                                   # benchmark (--benchmark-disable) skipped
+        before = len(bnbench_session.fresh_records)
+        records = bnbench_session.run_all(experiment, bnbench_profile)
+        _time_epochs(benchmark, bnbench_session.fresh_records[before:], f"{experiment.id}[{bnbench_profile.name}]",
+                     experiment.section)
+        benchmark.extra_info.update({
             "run_id": bnbench_session.run_id,
             "records": bnbench_session.record_files[f"{bnbench_profile.name}:{experiment.id}"],
             "experiment": experiment.id, "profile": bnbench_profile.name,
@@ -259,6 +337,7 @@ def train_experiment(bnbench_session, bnbench_profile, benchmark):
             "train_loss": [r.final_train_loss for r in records],
             "diverged": [r.diverged for r in records],
             "probe_overhead": [r.probe_overhead for r in records],
+            "resumed": [r.run_id != bnbench_session.run_id for r in records],   # taken from an earlier run's record
         })
         _assert_machinery(records, experiment)
         return records
@@ -285,21 +364,49 @@ def _assert_machinery(records, experiment):
 
 
 @pytest.fixture
-def check_claim(request, bnbench_session, bnbench_profile):
-    """Decide a claim from its runs: contradicted fails, inconclusive warns (fails with --bnbench-strict)."""
+def check_claim(request, bnbench_session, bnbench_profile, benchmark):
+    """Decide a claim from its runs: contradicted fails; inconclusive warns, pointing at the test (fails with
+    --bnbench-strict), except at smoke scale, where inconclusive is what smoke is documented to give. Runs trained
+    here (a claim selected without its training tests) are timed per epoch like train_experiment's."""
 
     def run(claim):
+        before = len(bnbench_session.fresh_records)
         result = bnbench_session.check(claim, bnbench_profile)
+        _time_epochs(benchmark, bnbench_session.fresh_records[before:], f"{claim.id}[{bnbench_profile.name}]",
+                     claim.section)
         message = f"{claim.id} [{bnbench_profile.name}]: {result.reason}"
         if result.verdict == "contradicted":
             pytest.fail(message, pytrace=False)
         if result.verdict == "inconclusive":
             if bnbench_session.options.strict:
                 pytest.fail(message + " (--bnbench-strict)", pytrace=False)
-            warnings.warn(BnbenchInconclusive(message), stacklevel=2)
+            if bnbench_profile.verdicts:
+                path, lineno, _ = request.node.location
+                warnings.warn_explicit(BnbenchInconclusive(message), BnbenchInconclusive,
+                                       str(request.node.path), (lineno or 0) + 1)
         return result
 
     return _user_errors_fail_cleanly(run)
+
+
+def _time_epochs(benchmark, runs, name: str, group: str) -> None:
+    """pytest-benchmark's statistics over training epochs: one round per epoch of each run trained here, the
+    first epoch of a run left out as warm-up where the run has later ones (its time is kept in extra_info). A run
+    taken from a record (resume, or trained by an earlier test) is never timed again: a resumed benchmark has no
+    rounds, never a fake one. Disabled benchmarks (--benchmark-disable, or under xdist, where pytest-benchmark
+    turns itself off) record nothing."""
+    benchmark.name, benchmark.group = name, group
+    benchmark.extra_info["epochs_timed"] = sum(len(r.epoch_times[1:] or r.epoch_times) for r in runs)
+    benchmark.extra_info["warmup_epochs_s"] = [r.epoch_times[0] for r in runs if len(r.epoch_times) > 1]
+    if benchmark.disabled or not benchmark.extra_info["epochs_timed"]:
+        return
+    # What benchmark.pedantic does inside, with epochs as the rounds: the trainer times each epoch itself
+    # (training only, synchronised), which no call-level timer could isolate from evaluation and I/O.
+    stats = benchmark._make_stats(1)
+    benchmark._mode = "bnbench: training epochs"
+    for r in runs:
+        for seconds in r.epoch_times[1:] or r.epoch_times:
+            stats.update(seconds)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -345,7 +452,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from bnbench.outputs.table import render, summary_tables
 
     tr.write_sep("=", "bnbench summary")
-    tr.write(render(summary_tables(bn.results, bn.speed_rows, bn.model_speed_rows), width=tr._tw.fullwidth,
+    tr.write(render(summary_tables(bn.results, bn.speed_rows, bn.model_speed_rows, width=tr._tw.fullwidth),
+                    width=tr._tw.fullwidth,
                     color=tr.hasmarkup))
     path = getattr(bn, "summary_path", None)
     if path:

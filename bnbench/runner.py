@@ -32,6 +32,7 @@ class Options:
     subset: int | None = None
     strict: bool = False
     resume: bool = False
+    download: bool = False     # download CIFAR-10 into a --bnbench-data / BNBENCH_DATA folder that lacks it
     cuda_graphs: bool = True   # see bnbench.engine.cuda_graphs; an execution detail, so not part of a run's config hash
 
     def __post_init__(self):
@@ -76,6 +77,7 @@ class Runner:
         self._device = None
         self._progress_factory = progress_factory
         self.trained = 0                                 # training runs actually executed (not from cache)
+        self.fresh_records: list[RunRecord] = []         # the runs this process trained, in order (epoch timing)
         self.resumed = 0                                 # runs taken from a finished record (--bnbench-resume)
         self.speed_rows: list[SpeedRow] = []             # MyNet: bnbench vs the study-style loop, full epochs
         self.model_speed_rows: list[ModelSpeed] = []     # every model: images/s, FLOP/s, fraction of peak
@@ -118,7 +120,7 @@ class Runner:
         if self._data is None:
             from bnbench.engine.data import load_cifar10
 
-            self._data = load_cifar10(self.options.data, download=True)
+            self._data = load_cifar10(self.options.data, download=True, download_into_given=self.options.download)
         return self._data
 
     @property
@@ -163,6 +165,7 @@ class Runner:
                                cuda_graphs=self.options.cuda_graphs)
                 record.run_id = self.run_id
                 self.trained += 1
+                self.fresh_records.append(record)
                 self.write_record(record, experiment, profile, seed)
         self._cache[config.hash] = record
         return record

@@ -334,8 +334,19 @@ def test_download_then_load(tmp_path, monkeypatch, tiny_counts):
             make_batches_dir(tmp_path / "dl")
 
     fake_torchvision(monkeypatch, Works)
-    data = D.load_cifar10(tmp_path / "dl", download=True)
+    data = D.load_cifar10(tmp_path / "dl", download=True, download_into_given=True)
     assert data.source == str((tmp_path / "dl" / "cifar-10-batches-py").resolve())
+
+
+def test_a_named_folder_without_the_data_is_a_mistyped_path_not_a_download(tmp_path, monkeypatch):
+    class Refuses:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("downloaded into a folder the user named without --bnbench-download")
+
+    fake_torchvision(monkeypatch, Refuses)
+    with pytest.raises(DataError, match="--bnbench-download") as err:
+        D.load_cifar10(tmp_path / "typo", download=True)
+    assert str(tmp_path / "typo") in str(err.value) and not (tmp_path / "typo").exists()
 
 
 # -----------------------------------------------------------------------------

@@ -362,10 +362,17 @@ def clear_cache() -> None:
     _load_dir.cache_clear()
 
 
-def load_cifar10(root=None, *, download: bool = True) -> CIFAR10:
-    """The official train/test split as uint8 CPU tensors, validated and cached per folder."""
+def load_cifar10(root=None, *, download: bool = True, download_into_given: bool = False) -> CIFAR10:
+    """The official train/test split as uint8 CPU tensors, validated and cached per folder.
+
+    A missing copy is downloaded only into the cache folder; a folder the user named (``--bnbench-data``,
+    ``BNBENCH_DATA``) that holds no copy is a mistyped path until they ask for a download there
+    (``download_into_given``: ``--bnbench-download``)."""
     root, how = resolve_data_root(root)
     batches_dir = find_batches_dir(root)
+    if batches_dir is None and how != "cache" and not download_into_given:
+        raise _error(f"CIFAR-10 not found at {root} (from {how}): no {BATCHES_DIRNAME}/ there. Fix: check the "
+                     f"path ({_FIX}), or add --bnbench-download to download it into that folder.")
     if batches_dir is None:
         if not download or os.environ.get("BNBENCH_OFFLINE", "").lower() in ("1", "true", "yes"):
             raise _error(f"CIFAR-10 not found at {root} (from {how}). Fix: {_FIX}, or let bnbench download it "

@@ -113,11 +113,31 @@ def run_regressions(old: "Summary", new: "Summary") -> list[str]:
     return ["NEW is from an interrupted run (summary.json marked partial)"] if new.partial else []
 
 
-def compare_table(rows: list[Row], old_name: str, new_name: str):
-    """Every cell a rich Text (``bnbench.text.cell``): ids, profiles and verdicts from the files print literally."""
+def compare_table(rows: list[Row], old_name: str, new_name: str, width: int = 120):
+    """Every cell a rich Text (``bnbench.text.cell``): ids, profiles and verdicts from the files print literally.
+    Below 120 columns, a compact layout that keeps every claim id and verdict whole: per claim side, one line with
+    the id and side and one with the numbers."""
     from rich.table import Table
 
     from bnbench.text import cell
+
+    if width < 120:
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = [cell(f"bnbench compare: {old_name} -> {new_name}", "bold")]
+        for r in rows:
+            ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low * r.scale:+.2f}, {r.ci_high * r.scale:+.2f}]"
+            verdict = r.new_verdict if r.old_verdict == r.new_verdict else f"{r.old_verdict} -> {r.new_verdict}"
+            lines.append(cell(f"{r.claim_id} [{r.profile}] side {r.side}: {verdict}"))
+            ratio = "n/a" if math.isnan(r.time_ratio) else f"{r.time_ratio:.2f}x"
+            detail = Text("  ")
+            detail.append(cell(f"{r.metric} {r.old_mean * r.scale:.3f} -> {r.new_mean * r.scale:.3f} "
+                               f"({r.delta * r.scale:+.3f}{ci}), s/epoch {ratio}"))
+            if r.regression:
+                detail.append(cell(f"; {r.regression}", "red"))
+            lines.append(detail)
+        return Group(*lines)
 
     table = Table(title=cell(f"bnbench compare: {old_name} -> {new_name}"))
     for col in ("claim", "side", "metric", "old", "new", "delta [90% t-interval]", "s/epoch ratio", "verdict",

@@ -102,6 +102,17 @@ def _save(fig, path) -> Path:
     return path
 
 
+def _label_axes(fig, ax, title: str, xlabel: str, ylabel: str, legend: str | None) -> None:
+    """Title, axis labels (the y label says when the scale is log), grid, legend where there is something to name."""
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.grid(True, which="major", alpha=0.3)
+    if legend:
+        ax.legend(loc=legend, fontsize=9)
+    fig.tight_layout()
+
+
 def _finite_positive(arrays: Iterable[np.ndarray]) -> bool:
     return any(np.any(np.isfinite(a) & (a > 0)) for a in arrays if np.size(a))
 
@@ -348,13 +359,7 @@ def _band_figure(path, series, lo_key: str, hi_key: str, colors, smooth_window: 
             _no_data(ax)
         if log and _finite_positive(drawn):
             ax.set_yscale("log")
-        ax.set_title(title, fontsize=11)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
-        ax.grid(True, which="major", alpha=0.3)
-        if drawn:
-            ax.legend(loc="upper right", fontsize=9)
-        fig.tight_layout()
+        _label_axes(fig, ax, title, xlabel, ylabel, legend="upper right" if drawn else None)
     except BaseException:
         plt.close(fig)
         raise
@@ -459,13 +464,8 @@ def plot_probe_metric(path, series: dict[str, dict], ylabel: str, title: str, lo
             _no_data(ax)
         if log and _finite_positive(drawn):
             ax.set_yscale("log")
-        ax.set_title(f"{title}\n(measured by bnbench; the paper's Fig. 4 has no numbers to draw)", fontsize=11)
-        ax.set_xlabel("training step")
-        ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
-        ax.grid(True, which="major", alpha=0.3)
-        if drawn:
-            ax.legend(loc="best", fontsize=9)
-        fig.tight_layout()
+        _label_axes(fig, ax, f"{title}\n(measured by bnbench; the paper's Fig. 4 has no numbers to draw)",
+                    "training step", ylabel, legend="best" if drawn else None)
     except BaseException:
         plt.close(fig)
         raise

@@ -44,8 +44,10 @@ def evidence(result, claim) -> str:
     finite = [abs(x) * scale for x in (st.mean_diff, st.ci_low, st.ci_high) if math.isfinite(x)]
     digits = _digits(max(finite, default=0.0))   # one precision for the mean and both bounds
 
+    tiny = 0 < max(finite, default=0.0) < 1e-3    # a step-loss gap of 1e-7: significant digits, not +0.000000
+
     def num(x):
-        return "n/a" if math.isnan(x) else f"{x * scale:+.{digits}f}"
+        return "n/a" if math.isnan(x) else f"{x * scale:+.2e}" if tiny else f"{x * scale:+.{digits}f}"
 
     if math.isnan(st.ci_low):
         return f"n={n}: {num(st.mean_diff)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
@@ -201,10 +203,46 @@ def full_suite_estimate_table(model_speed):
         return None
 
 
-def summary_tables(claims=(), speed=(), model_speed=()) -> list:
-    """The tables a run's results make, in order: claims, MyNet speed, per-model speed, and, when the per-model
-    speeds cover every model, the full profile's estimated wall time (empty ones left out)."""
-    tables = ([results_table(claims)] if claims else []) + ([speed_table(speed)] if speed else [])
+WIDE = 120   # from this many columns on, the claims table has room for every number; below, the compact layout
+
+
+def compact_claims(results, width: int = 80):
+    """The claims at 80 columns: per claim at most three lines, nothing broken mid-word. Line 1: the claim id and
+    its verdict; line 2: the evidence (n, the effect with its interval, the margin) and the study's values; line 3,
+    for an inconclusive claim, why (cut to the width). The sentence, the per-seed values and the checks are in
+    the wide table, ``bnbench summary --format md`` and the HTML report."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from bnbench.text import plain
+
+    lines = [Text("claims (n, effect [90% interval], margin; the study's values). Wider terminal, --format md or "
+                  "bnbench report: every number", style="bold")]
+    for r in results:
+        claim = CLAIMS.get(r.claim_id)
+        verdict = r.verdict + (" (smoke)" if r.profile == "smoke" else "")
+        head = Text(plain(r.claim_id))
+        gap = max(1, width - 1 - len(head.plain) - len(verdict))
+        head.append(" " * gap)
+        head.append(verdict, style=VERDICT_STYLE.get(r.verdict, ""))
+        lines.append(head)
+        if claim is None:
+            lines.append(Text("  (a claim this bnbench does not know)"))
+            continue
+        detail = f"  {evidence(r, claim)}; study {claim.metric.study_values(claim)}"
+        lines.append(Text(plain(detail), overflow="fold"))
+        if r.verdict == "inconclusive" and r.reason:
+            why = "  why: " + plain(r.reason.split(": ", 1)[-1])
+            lines.append(Text(why if len(why) < width else why[:width - 2] + "…", style="dim"))
+    return Group(*lines)
+
+
+def summary_tables(claims=(), speed=(), model_speed=(), width: int = WIDE) -> list:
+    """The tables a run's results make, in order: claims (compact below ``WIDE`` columns), MyNet speed, per-model
+    speed, and, when the per-model speeds cover every model, the full profile's estimated wall time (empty ones
+    left out)."""
+    claims_view = (results_table(claims) if width >= WIDE else compact_claims(claims, width)) if claims else None
+    tables = ([claims_view] if claims else []) + ([speed_table(speed)] if speed else [])
     if model_speed:
         tables.append(model_speed_table(model_speed))
         estimate = full_suite_estimate_table(model_speed)
