@@ -399,6 +399,8 @@ def _time_epochs(benchmark, runs, name: str, group: str) -> None:
     benchmark.extra_info["epochs_timed"] = sum(len(r.epoch_times[1:] or r.epoch_times) for r in runs)
     benchmark.extra_info["warmup_epochs_s"] = [r.epoch_times[0] for r in runs if len(r.epoch_times) > 1]
     if benchmark.disabled or not benchmark.extra_info["epochs_timed"]:
+        # Used, with nothing to time (every run came from a record): no rounds, and no "fixture not used" warning.
+        benchmark._mode = "bnbench: nothing trained in this test"
         return
     # What benchmark.pedantic does inside, with epochs as the rounds: the trainer times each epoch itself
     # (training only, synchronised), which no call-level timer could isolate from evaluation and I/O.

@@ -91,12 +91,13 @@ def test_piped_one_line_per_epoch_and_a_heartbeat_for_long_epochs():
     clock.t = 61.0
     p.update(60, 1.9, 1)                                 # a minute without a line: a heartbeat
     clock.t = 100.0
-    p.epoch_end({"epoch": 1, "test_acc": 0.42})
-    p.epoch_end({"epoch": 2, "test_acc": None})
+    p.epoch_end({"epoch": 1, "steps": 100, "images_per_s": 1234.0, "test_acc": 0.42})
+    p.epoch_end({"epoch": 2, "steps": 100, "test_acc": None})
     p.stop()
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and all(line.startswith("bnbench: 1.2/vggnet-default seed 1/5 ") for line in lines)
     assert "(epoch running)" in lines[0] and "epoch 1/2 done" in lines[1] and "test acc 42.0%" in lines[1]
+    assert "step 100/200" in lines[1] and "1,234 img/s" in lines[1] and "step 200/200" in lines[2]
     assert "epoch 2/2 done" in lines[2] and "\b" not in out.getvalue()
 
 

@@ -50,14 +50,14 @@ class TrainingProgress:
         self._last_draw = -1e9
         self._last_line = 0.0
         self.total = self.epochs = self.batch_size = 0
-        self.step = self.epoch = 0
+        self.step = self.epoch = self._epoch_steps = 0
         self.loss = float("nan")
         self._t0 = 0.0
 
     # -- the trainer's protocol ----------------------------------------------------------------------------------
     def start(self, total_steps: int, epochs: int = 1, batch_size: int = 0) -> None:
         self.total, self.epochs, self.batch_size = total_steps, epochs, batch_size
-        self.step, self.epoch = 0, 1
+        self.step, self.epoch, self._epoch_steps = 0, 1, 0
         self._t0 = self._last_line = self._clock()
         self._draw(force=True)
 
@@ -69,10 +69,12 @@ class TrainingProgress:
             self._line(self.status() + " (epoch running)")
 
     def epoch_end(self, row: dict) -> None:
+        self._epoch_steps += row.get("steps", 0)
+        self.step = max(self.step, self._epoch_steps)   # the last update may predate the epoch's last steps
         if self._is_tty():
             return   # the terminal status already shows it
-        acc = row.get("test_acc")
-        self._line(f"{self.status(epoch_done=row.get('epoch', self.epoch))}"
+        acc, rate = row.get("test_acc"), row.get("images_per_s")
+        self._line(f"{self.status(epoch_done=row.get('epoch', self.epoch), rate=rate)}"
                    + (f", test acc {acc * 100:.1f}%" if isinstance(acc, (int, float)) else ""))
 
     def stop(self) -> None:
@@ -81,9 +83,11 @@ class TrainingProgress:
             self._shown = 0
 
     # -- text -----------------------------------------------------------------------------------------------------
-    def status(self, epoch_done: int | None = None) -> str:
+    def status(self, epoch_done: int | None = None, rate: float | None = None) -> str:
+        """``rate``: the epoch's own training images/s where known; else images so far over the time so far."""
         elapsed = self._clock() - self._t0
-        rate = self.step * self.batch_size / elapsed if elapsed > 0 and self.batch_size else float("nan")
+        if rate is None:
+            rate = self.step * self.batch_size / elapsed if elapsed > 0 and self.batch_size else float("nan")
         eta = elapsed / self.step * (self.total - self.step) if self.step else float("nan")
         epoch = f"epoch {epoch_done}/{self.epochs} done" if epoch_done is not None else \
             f"epoch {self.epoch}/{self.epochs}"
