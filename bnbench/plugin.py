@@ -200,7 +200,6 @@ def _estimate(bn, profile_name: str) -> str | None:
     speed benchmark's), or None when there are none (or they do not cover every model)."""
     from bnbench.estimate import estimate, format_duration, throughputs
     from bnbench.store import load_summary
-    from bnbench.study.profiles import get_profile
 
     try:
         rows = load_summary(bn.out).model_speed

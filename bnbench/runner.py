@@ -15,7 +15,6 @@ from bnbench.engine.record import RunRecord
 from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
 from bnbench.errors import BnbenchError, ConfigError
 from bnbench.store import Shard, Store, Summary
-from bnbench.store.files import safe_name
 from bnbench.study.claims import Claim
 from bnbench.study.experiments import Experiment
 from bnbench.study.profiles import Profile, get_profile, scaled_config, with_overrides
@@ -268,18 +267,9 @@ class Runner:
             if failed:
                 raise FinishError(None, "; ".join(failed))
             return None
-        from bnbench.study import documented as study
+        from bnbench.outputs import artefacts
 
-        rows = []
-        for key, recs in self.records.items():
-            profile, exp_id = key.split(":", 1)
-            from bnbench.study.catalog import EXPERIMENTS
-
-            exp = EXPERIMENTS.get(exp_id)
-            if exp is None or exp.documented is None:
-                continue
-            rows.append({"label": f"{exp.label} ({profile})", "study": study.row(exp.documented).accuracy,
-                         "measured": [r.final_test_acc for r in recs]})
+        rows = artefacts.documented_rows(self.records)
         figure = None
         if rows:
             from bnbench.outputs.plots import plot_documented
@@ -289,12 +279,13 @@ class Runner:
             except Exception as exc:   # noqa: BLE001 - whatever stopped the figure, summary.json is still written
                 failed.append(f"plots/documented.png not written ({_why(exc)})")
         try:
-            self.write_structures()
+            artefacts.write_structures(self.store, self.records)
         except Exception as exc:       # noqa: BLE001 - the same for the structure tables
             failed.append(f"structures/ not written ({_why(exc)})")
         summary = Summary(
             path=str(self.store.summary_path), claims=list(self.results), speed=self.speed_rows,
-            model_speed=self.model_speed_rows, experiments=self.experiment_settings(), partial=partial,
+            model_speed=self.model_speed_rows, experiments=artefacts.experiment_settings(self.records),
+            partial=partial,
             started_at=self.started_at, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             run_id=self.run_id, documented_figure=str(Path(figure).relative_to(self.out)) if figure else None,
             trained_runs=self.trained, resumed_runs=self.resumed)
@@ -306,34 +297,6 @@ class Runner:
         if failed:
             raise FinishError(path, "; ".join(failed))
         return path
-
-    def experiment_settings(self) -> dict:
-        """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
-        from bnbench.study.catalog import EXPERIMENTS
-
-        ids = sorted({key.split(":", 1)[1] for key in self.records} & set(EXPERIMENTS))
-        return {i: {"config": EXPERIMENTS[i].config.to_dict(), "provenance": EXPERIMENTS[i].provenance,
-                    "reported_as": EXPERIMENTS[i].reported_as} for i in ids}
-
-    def write_structures(self) -> None:
-        """One table per experiment that ran (structures/<experiment>.txt): variants of one model name (MyNet's
-        hidden sizes, kernels, activations) each keep their own table."""
-        from bnbench.study.catalog import EXPERIMENTS
-        from bnbench.engine.models import create_model, format_structure, structure_table
-
-        done: set[str] = set()
-        for key, recs in sorted(self.records.items()):
-            exp_id = key.split(":", 1)[1]
-            exp = EXPERIMENTS.get(exp_id)
-            if exp is None or not recs or exp_id in done:
-                continue
-            done.add(exp_id)
-            config = exp.config
-            path = self.out / "structures" / f"{safe_name(exp_id)}.txt"
-            model = create_model(config.model, **config.model_args)
-            args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
-            self.store.write_text(path, format_structure(f"{exp_id}: {config.model}({args})",
-                                                         structure_table(model)) + "\n")
 
 
 class FinishError(BnbenchError):

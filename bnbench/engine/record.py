@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bnbench.errors import BnbenchError
-from bnbench.numbers import finite_or_none, median
+from bnbench.numbers import median
 
 CHANCE_ACCURACY = 0.10          # ten balanced classes
 LN10 = math.log(10.0)           # the loss of a uniform prediction over ten classes

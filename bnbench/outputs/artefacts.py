@@ -1,0 +1,48 @@
+"""What a run leaves besides its records and summary: the rows of the measured-vs-documented figure, every
+experiment's settings with their provenance (for summary.json and the report), and one structure table per
+experiment. Plain functions of the run's records (``"<profile>:<experiment id>" -> records by seed``)."""
+from __future__ import annotations
+
+from bnbench.engine.record import RunRecord
+from bnbench.store import Store
+from bnbench.store.files import safe_name
+from bnbench.study import documented as study
+from bnbench.study.catalog import EXPERIMENTS
+
+Records = dict[str, list[RunRecord]]
+
+
+def _experiment_ids(records: Records) -> list[str]:
+    return sorted({key.split(":", 1)[1] for key, recs in records.items() if recs} & set(EXPERIMENTS))
+
+
+def documented_rows(records: Records) -> list[dict]:
+    """Per (profile, experiment) with a documented accuracy: the study's number and the measured final accuracies."""
+    rows = []
+    for key, recs in records.items():
+        profile, exp_id = key.split(":", 1)
+        exp = EXPERIMENTS.get(exp_id)
+        if exp is None or exp.documented is None:
+            continue
+        rows.append({"label": f"{exp.label} ({profile})", "study": study.row(exp.documented).accuracy,
+                     "measured": [r.final_test_acc for r in recs]})
+    return rows
+
+
+def experiment_settings(records: Records) -> dict:
+    """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
+    return {i: {"config": EXPERIMENTS[i].config.to_dict(), "provenance": EXPERIMENTS[i].provenance,
+                "reported_as": EXPERIMENTS[i].reported_as} for i in _experiment_ids(records)}
+
+
+def write_structures(store: Store, records: Records) -> None:
+    """One table per experiment that ran (structures/<experiment>.txt): variants of one model name (MyNet's
+    hidden sizes, kernels, activations) each keep their own table."""
+    from bnbench.engine.models import create_model, format_structure, structure_table
+
+    for exp_id in _experiment_ids(records):
+        config = EXPERIMENTS[exp_id].config
+        model = create_model(config.model, **config.model_args)
+        args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
+        store.write_text(store.out / "structures" / f"{safe_name(exp_id)}.txt",
+                         format_structure(f"{exp_id}: {config.model}({args})", structure_table(model)) + "\n")
