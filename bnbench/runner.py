@@ -241,18 +241,22 @@ class Runner:
             timings = [self.interleaved_timing(claim, profile, seed) for seed in range(profile.seeds)]
         result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
                           documented=profile.documented_check, timings=timings)
-        result.plot = self.plot_claim(claim, records)
+        note = None
+        if result.reason.startswith("inconclusive: not comparable"):
+            note = "NOT COMPARABLE at this scale, no verdict: " + result.reason.split("(", 1)[-1].split(";")[0]
+        result.plot = self.plot_claim(claim, records, note)
         self.results.append(result)
         return result
 
-    def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]]) -> str | None:
-        """The figures the claim's metric asks for: its own (plots/<claim id>.png) and any beside it."""
+    def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]], note: str | None = None) -> str | None:
+        """The figures the claim's metric asks for: its own (plots/<claim id>.png, with ``note`` across its top) and
+        any beside it."""
         from bnbench.outputs.plots import draw
 
         own = None
         for figure in claim.metric.figures(claim, records):
             path = self.store.plot_path(figure.name or claim.id)   # computed, in a real plots/ folder
-            draw(figure, path)
+            draw(figure, path, note if figure.name is None else None)
             if figure.name is None:
                 own = str(path.relative_to(self.out))
         return own

@@ -119,3 +119,18 @@ def test_the_claims_table_reads_at_80_columns(tmp_path):
     assert len(lines) <= 2 + 4 * len(results)
     wide = render(summary_tables(results, width=200), width=200)
     assert "measured (final epoch a vs b)" in wide            # the wide layout keeps every number
+
+
+def test_with_a_speed_record_the_header_estimates_the_selected_profile(tmp_path):
+    from bnbench.engine.models import list_models
+    from bnbench.engine.speed_rows import ModelSpeed
+    from bnbench.store import Store, Summary
+
+    rows = [ModelSpeed(model=m, batch_size=32, device="cpu", precision="bf16", bnbench_images_per_s=1000.0,
+                       study_style_images_per_s=500.0, speedup=2.0, flops_per_image=1e9, achieved_flops=1e12,
+                       peak_flops=2e12, peak_dtype="bf16", fraction_of_peak=0.5) for m in list_models()]
+    Store(tmp_path / "res").write_summary(Summary(path="", model_speed=rows))
+    (tmp_path / "test_theirs.py").write_text(OTHER_PROJECT)
+    out = _pytest(tmp_path, "--co", "-m", "full", "test_theirs.py", "--bnbench-out", str(tmp_path / "res")).stdout
+    line = next(line for line in out.splitlines() if line.startswith("bnbench: estimated"))
+    assert "for the full profile on cpu (bnbench estimate)" in line and " h " in line, line

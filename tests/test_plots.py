@@ -204,3 +204,24 @@ def test_plot_band_study_overlay_from_the_packaged_curves(tmp_path):
     bands = {"VGG_A": {"steps": steps, "min_curve": base * 0.8, "max_curve": base * 1.3}}
     _check_png(plots.plot_band(tmp_path / "band_packaged.png", bands, study={"VGG_A": curves.overlay("loss", False, 3)}))
     _check_png(plots.plot_band(tmp_path / "band_study_only.png", {}, study={"VGG_A": curves.overlay("loss", False)}))
+
+
+def test_a_claim_that_could_not_be_compared_says_so_on_its_figure(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure as MplFigure
+
+    from bnbench.verdicts.metrics import Figure
+
+    seen = []
+    original = MplFigure.savefig
+
+    def spy(self, *args, **kwargs):
+        seen.extend(t.get_text() for t in self.texts)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MplFigure, "savefig", spy)
+    figure = Figure("probe", {"series": {"A": {"steps": [1, 2], "values": [1.0, 2.0]}}, "ylabel": "y", "title": "t"})
+    plots.draw(figure, tmp_path / "a.png", note="NOT COMPARABLE at this scale")
+    assert "NOT COMPARABLE at this scale" in seen
+    seen.clear()
+    plots.draw(figure, tmp_path / "b.png")              # the note is the call's, not left behind for the next one
+    assert not any("NOT COMPARABLE" in s for s in seen) and (tmp_path / "b.png").stat().st_size > 0

@@ -19,6 +19,7 @@ Pyplot runs on the Agg backend (no display); every figure is closed before its f
 """
 from __future__ import annotations
 
+import contextvars
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -84,6 +85,9 @@ def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) 
     return out
 
 
+_STAMP: contextvars.ContextVar[str | None] = contextvars.ContextVar("bnbench_figure_note", default=None)
+
+
 def _save(fig, path) -> Path:
     """The figure as a PNG at ``path``: drawn into memory, then written atomically (``store.files``: a temporary
     file in the folder, renamed over the target), so a link planted at ``path`` is replaced, never written
@@ -95,6 +99,9 @@ def _save(fig, path) -> Path:
     path = Path(path)
     buf = io.BytesIO()
     try:
+        if _STAMP.get():   # a verdict that could not be reached: said on the figure, not only in the table
+            fig.text(0.5, 1.0, _STAMP.get(), ha="center", va="bottom", color="tab:red", fontsize=11, wrap=True,
+                     fontweight="bold")
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     finally:
         plt.close(fig)
@@ -483,6 +490,10 @@ FIGURES = {
 }
 
 
-def draw(figure, path) -> Path:
-    """Draw a metric's ``Figure`` to ``path``."""
-    return FIGURES[figure.kind](path, **figure.data)
+def draw(figure, path, note: str | None = None) -> Path:
+    """Draw a metric's ``Figure`` to ``path``; ``note`` (e.g. "not comparable: ...") is written across its top."""
+    token = _STAMP.set(note)
+    try:
+        return FIGURES[figure.kind](path, **figure.data)
+    finally:
+        _STAMP.reset(token)
