@@ -237,7 +237,34 @@ def test_a_run_whose_worker_keeps_dying_fails_with_one_line_naming_it(cluster, s
     with pytest.raises(ExecutorError) as info:
         _with_a_kill(lambda: executor.result(config.hash))
     message = str(info.value)
-    print("MESSAGE:", message)
     assert "1.1/base-nll seed 2/2" in message and "\n" not in message, message
     assert "Worker" in message or "worker" in message, message     # the reason: the worker died
     executor.shutdown()
+
+
+def test_ctrl_c_keeps_the_runs_the_cluster_finished_and_cancels_the_rest(cluster, synthetic_data, tmp_path):
+    """What the plugin does on Ctrl-C (``Runner.keep_finished``): every run the cluster finished is written
+    through the driver's store, the others are cancelled."""
+    from bnbench.executors import RayExecutor
+    from bnbench.runner import Options, Runner
+    from bnbench.study.catalog import EXPERIMENTS
+
+    data = synthetic_data(n_train=400, n_test=200, seed=0)
+    runner = Runner(Options(out=str(tmp_path / "out"), executor="ray", seeds=3, epochs=1, subset=10))
+    runner._data = data
+    runner._executor = RayExecutor(say=lambda line: None)
+    runner.executor.start()
+    profile = runner.profile("smoke")
+    fast, slow = EXPERIMENTS["1.1/base-nll"], EXPERIMENTS["1.1/hidden-500"]
+    assert runner.prefetch(fast, profile, 0)
+    for seed in (1, 2):
+        assert runner.prefetch(slow, profile, seed)
+    first = runner.executor._pending[next(iter(runner.executor._pending))].ref
+    cluster.wait([first], timeout=60)                              # the first run is done; others may be
+    kept = runner.keep_finished()
+    assert kept >= 1
+    assert not runner.executor._pending                            # the rest cancelled
+    assert len(list((tmp_path / "out" / "records").rglob("*.json"))) == kept
+    fast_hash = next(h for h, (e, _p, s) in runner._prefetched.items() if e is fast and s == 0)
+    assert runner.store.load_finished(fast.id, profile.name, 0, fast_hash) is not None
+    runner.close_executor()
