@@ -120,6 +120,12 @@ class RayExecutor:
         """The device a run trains on in a worker: ``auto`` is cuda where the cluster has a GPU."""
         if requested == "auto":
             return "cuda" if self.gpus() > 0 else "cpu"
+        if requested.startswith("cuda"):
+            # a task that asks for one GPU sees exactly that one (Ray sets CUDA_VISIBLE_DEVICES): cuda:N is cuda there
+            if self.gpus() <= 0:
+                raise ConfigError(f"--bnbench-device {requested}: the Ray cluster ({self.where}) has no GPU; use "
+                                  "--bnbench-device auto or cpu, or join a GPU machine (ray start --address HEAD:6379)")
+            return "cuda"
         return requested
 
     def put_data(self, data) -> None:
