@@ -98,14 +98,23 @@ def cmd_summary(ns) -> None:
 
     from bnbench.text import plain
 
-    claims, speed, model_speed = [], [], []
+    claims, speed, model_speed, per_dir = [], [], [], []
     for d in ns.dirs:
         data = load_summary(d)
-        claims += data.claims
+        per_dir.append(data.claims)
         speed += data.speed
         model_speed += data.model_speed
         if data.partial:
             print(plain(f"note: {data.path} is from an interrupted run (partial)"))
+    origins = {}
+    if len(ns.dirs) > 1:
+        # the same claim in several folders: one verdict from all their seeds (bnbench.pooling)
+        from bnbench.pooling import pool
+
+        pooled = pool(list(ns.dirs), per_dir)
+        claims, origins = pooled.claims, pooled.origins
+    else:
+        claims = per_dir[0]
     if ns.format != "table":
         from bnbench.outputs.table import claim_rows, to_csv, to_markdown
 
@@ -114,6 +123,11 @@ def cmd_summary(ns) -> None:
     tables = summary_tables(claims, speed, model_speed, width=Console().width)
     for table in tables:
         Console().print(table)
+    for (claim_id, profile), count in origins.items():
+        print(plain(f"pooled {claim_id} [{profile}]: {sum(count.values())} seeds: "
+                    + ", ".join(f"{n} from {d}" for d, n in count.items())
+                    + (" (a run found in several folders, same configuration hash, counts once)"
+                       if not all(count.values()) else "")))
     if not tables:
         print(plain("no claims or speed results in " + ", ".join(ns.dirs)))
 

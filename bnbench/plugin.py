@@ -58,6 +58,13 @@ def pytest_addoption(parser):
                     help="on CUDA, train eagerly instead of replaying each training step as one CUDA graph "
                          "(graphs are self-checked and fall back to eager on their own; this is the switch for "
                          "a driver that crashes on them)")
+    group.addoption("--bnbench-executor", metavar="NAME", default="local", choices=("local", "ray"),
+                    help="where training runs execute: local (this process, default) or ray (each run, one "
+                         "experiment and one seed, as a task on a Ray cluster; needs the ray extra: "
+                         "pip install -e \".[ray]\"); claims are decided here when their runs are back")
+    group.addoption("--bnbench-ray-address", metavar="ADDR", default="auto",
+                    help="with --bnbench-executor ray: the cluster's address (HEAD:6379, ray://...); default auto: "
+                         "a running cluster, else a local Ray instance on this machine")
 
 
 def pytest_configure(config):
@@ -73,7 +80,11 @@ def pytest_configure(config):
             epochs=parse_int_option("--bnbench-epochs", opt.bnbench_epochs),
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
             strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs,
-            download=opt.bnbench_download)
+            download=opt.bnbench_download, executor=opt.bnbench_executor, ray_address=opt.bnbench_ray_address)
+        if options.executor == "ray":
+            from bnbench.executors import require_ray
+
+            require_ray()
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
@@ -81,6 +92,7 @@ def pytest_configure(config):
                              run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"))
     config.stash[_SESSION] = session
     config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
+    session.say = lambda line: _say(config, line)
     session.worker_errors = []         # the xdist workers' one-line failures at their end (pytest_testnodedown)
 
 
@@ -126,6 +138,7 @@ def pytest_unconfigure(config):
         state.previous.clear()
     bn = config.stash.get(_SESSION, None)
     if bn is not None:
+        bn.close_executor()
         bn.release_out_dir()
 
 
@@ -142,6 +155,16 @@ def pytest_testnodedown(node, error):
 def pytest_configure_node(node):
     """pytest-xdist controller: every worker writes into this run (same run id, same output folder)."""
     node.workerinput["bnbench_run_id"] = node.config.stash[_SESSION].run_id
+
+
+def _say(config, line: str) -> None:
+    from bnbench.text import plain
+
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(plain(line))
+    else:
+        print(plain(line))
 
 
 def _progress(config, label: str):
@@ -265,11 +288,38 @@ def pytest_collection_finish(session):
         if needs & {"bnbench_out", "bnbench_session", "train_experiment", "check_claim"}:
             bn.claim_out_dir()   # writable, and held by this run alone (or shared with its own xdist workers)
         if needs & {"bnbench_data", "train_experiment", "check_claim"}:
-            bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
+            if not bn.remote:   # with Ray the runs' device is the workers' (a GPU where the cluster has one)
+                bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
             bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
-            _announce_full_on_cpu(session, bn)
+            if not bn.remote:
+                _announce_full_on_cpu(session, bn)
+        if bn.remote and needs & {"train_experiment", "check_claim"} and bn.worker is None:
+            _prefetch(session, bn)
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _prefetch(session, bn) -> None:
+    """--bnbench-executor ray: submit every run (experiment, seed) the selected items need, in the items' order, so
+    that the cluster trains all of them while pytest walks the items; each test then waits for its own runs."""
+    from bnbench.study.claims import Claim
+    from bnbench.study.experiments import Experiment
+
+    bn.executor.start()
+    submitted = 0
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if not own(item) or "bnbench_profile" not in params:
+            continue
+        profile = bn.profile(params["bnbench_profile"])
+        for value in params.values():
+            experiments = ([value] if isinstance(value, Experiment) else
+                           list(value.experiments) if isinstance(value, Claim) else [])
+            for experiment in experiments:
+                for seed in range(profile.seeds):
+                    submitted += bn.prefetch(experiment, profile, seed)
+    if submitted:
+        bn.say(f"bnbench: {submitted} training runs submitted to Ray")
 
 
 def _user_errors_fail_cleanly(fn):
@@ -421,6 +471,13 @@ def pytest_sessionfinish(session, exitstatus):
     if state is not None:
         state.finishing = True
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if interrupted and bn.remote:   # Ctrl-C: keep the runs the cluster finished, cancel the others
+        try:
+            kept = bn.keep_finished()
+            if kept:
+                bn.say(f"bnbench: kept {kept} records the Ray cluster had finished; the other tasks are cancelled")
+        except (BnbenchError, OSError) as exc:
+            bn.say(f"bnbench: could not collect the Ray cluster's finished runs ({exc})")
     try:
         if bn.worker is not None:             # an xdist worker: its share goes to the controller
             bn.write_worker_file()

@@ -33,11 +33,17 @@ class Options:
     resume: bool = False
     download: bool = False     # download CIFAR-10 into a --bnbench-data / BNBENCH_DATA folder that lacks it
     cuda_graphs: bool = True   # see bnbench.engine.cuda_graphs; an execution detail, so not part of a run's config hash
+    executor: str = "local"    # where runs train: local (this process) or ray (tasks on a Ray cluster)
+    ray_address: str = "auto"  # --bnbench-ray-address: a cluster's address; auto = a running one, else local Ray
 
     def __post_init__(self):
         from bnbench.engine.device import parse_device
 
         parse_device(self.device, what="--bnbench-device")
+        from bnbench.executors import EXECUTORS
+
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--bnbench-executor {self.executor!r} is not known; use {' or '.join(EXECUTORS)}")
         for name, value, lo, hi in (("--bnbench-seeds", self.seeds, 1, 100), ("--bnbench-epochs", self.epochs, 1, 10000),
                                     ("--bnbench-subset", self.subset, 0, 5000)):
             if value is not None and not (isinstance(value, int) and lo <= value <= hi):
@@ -72,6 +78,7 @@ class Runner:
         self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
         self.record_files: dict[str, list[str]] = {}    # the same keys -> where those records are
         self._cache: dict[str, RunRecord] = {}          # config hash -> record
+        self._prefetched: dict[str, tuple] = {}         # config hash -> (experiment, profile, seed) sent ahead
         self._data = None
         self._device = None
         self._progress_factory = progress_factory
@@ -83,6 +90,20 @@ class Runner:
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._run_lock = None                            # the output folder's run lock, once claimed
         self._claimed = False
+        self._executor = None                            # bnbench.executors: where runs train (made on first use)
+        self.say = print                                 # one-line notices (the plugin points it at pytest's terminal)
+
+    @property
+    def executor(self):
+        if self._executor is None:
+            from bnbench.executors import make_executor
+
+            self._executor = make_executor(self.options.executor, self.options.ray_address, say=self.say)
+        return self._executor
+
+    @property
+    def remote(self) -> bool:
+        return self.options.executor != "local"
 
     # -- resources ------------------------------------------------------------------------------
     def claim_out_dir(self) -> None:
@@ -156,18 +177,64 @@ class Runner:
                 if record.run_id != self.run_id:
                     self.resumed += 1
             else:
-                from bnbench.engine.train import train
-
                 label = f"{experiment.id} seed {seed + 1}/{profile.seeds}"
-                progress = self._progress_factory(label) if self._progress_factory else None
-                record = train(config, self.data, device=self.device, progress=progress,
-                               cuda_graphs=self.options.cuda_graphs)
+                if self.remote:   # trained on the cluster (submitted now unless prefetched); written here
+                    record = self.executor.train(config, self.data, device=self.options.device,
+                                                 cuda_graphs=self.options.cuda_graphs, label=label)
+                else:
+                    progress = self._progress_factory(label) if self._progress_factory else None
+                    record = self.executor.train(config, self.data, device=self.device, progress=progress,
+                                                 cuda_graphs=self.options.cuda_graphs)
                 record.run_id = self.run_id
                 self.trained += 1
                 self.fresh_records.append(record)
                 self.write_record(record, experiment, profile, seed)
         self._cache[config.hash] = record
         return record
+
+    def prefetch(self, experiment: Experiment, profile: Profile, seed: int) -> bool:
+        """With a remote executor: start training this run on the cluster now, so that it is done (or under way)
+        when :meth:`run` asks for it. Runs already cached, already submitted, or (with --bnbench-resume) finished in
+        the output folder are not submitted. Returns whether it was submitted."""
+        if not self.remote:
+            return False
+        config = scaled_config(experiment.config, profile, experiment.section, seed)
+        if config.hash in self._cache or self.executor.submitted(config.hash):
+            return False
+        if self.options.resume and self.store.load_finished(experiment.id, profile.name, seed, config.hash):
+            return False
+        self.executor.submit(config, self.data, device=self.options.device, cuda_graphs=self.options.cuda_graphs,
+                             label=f"{experiment.id} seed {seed + 1}/{profile.seeds}")
+        self._prefetched[config.hash] = (experiment, profile, seed)
+        return True
+
+    def keep_finished(self) -> int:
+        """Ctrl-C with a remote executor: write the records of the runs the cluster finished but no test collected
+        yet, then cancel the rest. Returns how many records were kept."""
+        if self._executor is None or not self.remote:
+            return 0
+        kept = 0
+        for config_hash in self.executor.finished():
+            where = self._prefetched.get(config_hash)
+            if where is None or config_hash in self._cache:
+                continue
+            experiment, profile, seed = where
+            try:
+                record = self.executor.result(config_hash)
+            except BnbenchError:
+                continue
+            record.run_id = self.run_id
+            self.trained += 1
+            self.fresh_records.append(record)
+            self.write_record(record, experiment, profile, seed)
+            self._cache[config_hash] = record
+            kept += 1
+        self.executor.cancel_outstanding()
+        return kept
+
+    def close_executor(self) -> None:
+        if self._executor is not None and hasattr(self._executor, "shutdown"):
+            self._executor.shutdown()
 
     def interleaved_timing(self, claim: Claim, profile: Profile, seed: int) -> dict:
         """Seed ``seed``'s drift-cancelling timing of a claim's two sides (``bnbench.engine.timing``): both networks'

@@ -34,7 +34,8 @@ def test_importing_the_plugin_imports_no_torch():
 def test_help_lists_the_options():
     out = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True).stdout
     for opt in ("--bnbench-data", "--bnbench-device", "--bnbench-out", "--bnbench-seeds", "--bnbench-epochs",
-                "--bnbench-subset", "--bnbench-strict", "--bnbench-resume", "--bnbench-no-cuda-graphs"):
+                "--bnbench-subset", "--bnbench-strict", "--bnbench-resume", "--bnbench-no-cuda-graphs",
+                "--bnbench-executor", "--bnbench-ray-address"):
         assert opt in out
 
 

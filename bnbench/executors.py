@@ -1,0 +1,224 @@
+"""Where a training run executes: in this process (:class:`LocalExecutor`, the default) or as a task on a Ray
+cluster (:class:`RayExecutor`, ``--bnbench-executor ray``).
+
+The runner keeps everything that touches the output folder on the driver (the per-configuration lock, the cache,
+the store's writes): an executor only turns a ``TrainConfig`` into a ``RunRecord``. A Ray worker returns its record
+as the store's JSON dict (``bnbench.store.formats.record_to_json``), which the driver reads back with
+``record_from_json`` (validated like a record read from disk) and writes through its store: one writer.
+
+Ray is an optional extra (``pip install -e ".[ray]"``); this module imports it only when a RayExecutor is made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bnbench.errors import BnbenchError, ConfigError
+
+EXECUTORS = ("local", "ray")
+DEFAULT_MAX_RETRIES = 2       # a worker that dies mid-run is retried this many times, then the run is failed
+TASK_NAME = "bnbench_train"   # the Ray task's name (and the worker's process title while it trains: ray::...)
+
+
+class ExecutorError(BnbenchError):
+    """A training run that did not come back from the cluster (after Ray's retries): one line with the reason."""
+
+
+class LocalExecutor:
+    """Today's in-process training."""
+
+    name = "local"
+
+    def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True):
+        from bnbench.engine.train import train
+
+        return train(config, data, device=device, progress=progress, cuda_graphs=cuda_graphs)
+
+
+def require_ray():
+    """Ray, or a one-line usage error naming the extra."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError('--bnbench-executor ray needs Ray, an optional extra: pip install "bnbench[ray]" '
+                          '(from a checkout: pip install -e ".[ray]")') from None
+    return ray
+
+
+def _train_task(config_dict: dict, data, device: str, cuda_graphs: bool) -> dict:
+    """Runs on a Ray worker: train one configuration, return its record as the store's JSON dict."""
+    from bnbench.engine.config import TrainConfig
+    from bnbench.engine.train import train
+    from bnbench.store.formats import record_to_json
+
+    record = train(TrainConfig.from_dict(config_dict), data, device=device, cuda_graphs=cuda_graphs)
+    return record_to_json(record)
+
+
+@dataclass
+class _Pending:
+    ref: Any
+    label: str
+
+
+@dataclass
+class RayExecutor:
+    """Training runs as Ray tasks. ``address``: ``auto`` (an existing cluster; a local Ray instance when there is
+    none) or a cluster's address. ``init_kwargs`` go to ``ray.init`` when this executor starts Ray itself."""
+
+    address: str = "auto"
+    max_retries: int = DEFAULT_MAX_RETRIES
+    init_kwargs: dict = field(default_factory=dict)
+    say: Callable[[str], None] = print
+    name: str = "ray"
+
+    def __post_init__(self):
+        self._ray = require_ray()
+        self._pending: dict[str, _Pending] = {}       # config hash -> the task training it
+        self._data_ref = None
+        self._data_id = None
+        self._started_ray = False
+        self._task = None
+        self.where = ""
+
+    # -- the cluster ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        ray = self._ray
+        if ray.is_initialized():
+            self.where = "an already initialised Ray instance"
+        else:
+            import os
+
+            # The workers import bnbench as the driver does (a checkout on PYTHONPATH included).
+            kwargs = dict(self.init_kwargs)
+            kwargs.setdefault("log_to_driver", False)
+            kwargs.setdefault("include_dashboard", False)
+            try:
+                if self.address == "auto" and os.environ.get("RAY_ADDRESS") == "local":
+                    ray.init(address="local", **kwargs)
+                    self.where = "a local Ray instance (RAY_ADDRESS=local)"
+                else:
+                    ray.init(address=self.address, **kwargs)
+                    self.where = f"the Ray cluster at {self.address}"
+            except ConnectionError:
+                if self.address != "auto":
+                    raise ConfigError(f"--bnbench-ray-address {self.address}: no Ray cluster answers there") from None
+                kwargs.pop("address", None)
+                os.environ.pop("RAY_ADDRESS", None)
+                ray.init(**kwargs)
+                self.where = "a local Ray instance (no running cluster found at address auto)"
+            self._started_ray = True
+        resources = ray.cluster_resources()
+        self.where += f": {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        self.say(f"bnbench: training runs go to {self.where}")
+        self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_train_task)
+
+    def gpus(self) -> float:
+        return float(self._ray.cluster_resources().get("GPU", 0))
+
+    def device_for(self, requested: str) -> str:
+        """The device a run trains on in a worker: ``auto`` is cuda where the cluster has a GPU."""
+        if requested == "auto":
+            return "cuda" if self.gpus() > 0 else "cpu"
+        if requested.startswith("cuda"):
+            # a task that asks for one GPU sees exactly that one (Ray sets CUDA_VISIBLE_DEVICES): cuda:N is cuda there
+            if self.gpus() <= 0:
+                raise ConfigError(f"--bnbench-device {requested}: the Ray cluster ({self.where}) has no GPU; use "
+                                  "--bnbench-device auto or cpu, or join a GPU machine (ray start --address HEAD:6379)")
+            return "cuda"
+        return requested
+
+    def put_data(self, data) -> None:
+        """The data set reaches the object store once; every task gets the reference."""
+        if self._data_id != id(data):
+            self._data_ref, self._data_id = self._ray.put(data), id(data)
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def submit(self, config, data, *, device: str, cuda_graphs: bool, label: str) -> None:
+        """Start training ``config`` on the cluster (once per configuration hash)."""
+        if config.hash in self._pending:
+            return
+        if self._task is None:
+            self.start()
+        self.put_data(data)
+        device = self.device_for(device)
+        resources = {"num_gpus": 1, "num_cpus": 1} if device.startswith("cuda") else {"num_cpus": 1}
+        ref = self._task.options(name=TASK_NAME, **resources).remote(config.to_dict(), self._data_ref, device, cuda_graphs)
+        self._pending[config.hash] = _Pending(ref, label)
+
+    def submitted(self, config_hash: str) -> bool:
+        return config_hash in self._pending
+
+    def result(self, config_hash: str):
+        """Wait for a submitted run and return its record (a RunRecord), or raise ExecutorError with the reason."""
+        from bnbench.store.formats import record_from_json
+
+        pending = self._pending[config_hash]
+        try:
+            d = self._ray.get(pending.ref)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's errors (worker died, task raised, cancelled) become one line
+            self._pending.pop(config_hash, None)
+            raise ExecutorError(f"{pending.label}: the Ray task failed{self._retried(exc)} ({_reason(exc)})") from None
+        self._pending.pop(config_hash, None)
+        return record_from_json(d, source=f"the Ray task's record of {pending.label}")
+
+    def _retried(self, exc) -> str:
+        name = type(exc).__name__
+        if "WorkerCrashed" in name or "ActorDied" in name or "NodeDied" in name or "OutOfMemory" in name:
+            return f" after {self.max_retries} retries"
+        return ""
+
+    def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True, label: str = "a run"):
+        device = device.type if hasattr(device, "type") else str(device)
+        self.submit(config, data, device=device, cuda_graphs=cuda_graphs, label=label)
+        return self.result(config.hash)
+
+    def finished(self) -> list[str]:
+        """The configuration hashes whose tasks are done (without waiting)."""
+        if not self._pending:
+            return []
+        refs = {id(p.ref): h for h, p in self._pending.items()}
+        ready, _ = self._ray.wait([p.ref for p in self._pending.values()], num_returns=len(self._pending),
+                                  timeout=0)
+        return [refs[id(r)] for r in ready if id(r) in refs]
+
+    def cancel_outstanding(self) -> int:
+        """Cancel every task not yet collected (Ctrl-C): returns how many."""
+        n = 0
+        for pending in list(self._pending.values()):
+            try:
+                self._ray.cancel(pending.ref, force=True)
+                n += 1
+            except Exception:  # noqa: BLE001 - already finished or gone
+                pass
+        self._pending.clear()
+        return n
+
+    def shutdown(self) -> None:
+        if self._pending:
+            self.cancel_outstanding()
+        if self._started_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started_ray = False
+        self._task = None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first meaningful line of a Ray error."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BnbenchError):
+        return str(cause)
+    if cause is not None and not isinstance(cause, type(exc)):
+        return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def make_executor(name: str, address: str = "auto", say: Callable[[str], None] = print):
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address=address, say=say)
+    raise ConfigError(f"--bnbench-executor {name!r} is not known; use {' or '.join(EXECUTORS)}")
