@@ -71,6 +71,8 @@ class TrainingProgress:
     def epoch_end(self, row: dict) -> None:
         self._epoch_steps += row.get("steps", 0)
         self.step = max(self.step, self._epoch_steps)   # the last update may predate the epoch's last steps
+        if isinstance(row.get("train_loss"), float):
+            self.loss = row["train_loss"]                # the epoch's mean training loss
         if self._is_tty():
             return   # the terminal status already shows it
         acc, rate = row.get("test_acc"), row.get("images_per_s")
