@@ -134,3 +134,20 @@ def test_with_a_speed_record_the_header_estimates_the_selected_profile(tmp_path)
     out = _pytest(tmp_path, "--co", "-m", "full", "test_theirs.py", "--bnbench-out", str(tmp_path / "res")).stdout
     line = next(line for line in out.splitlines() if line.startswith("bnbench: estimated"))
     assert "for the full profile on cpu (bnbench estimate)" in line and " h " in line, line
+
+
+def test_the_speed_tables_read_at_80_columns():
+    from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
+    from bnbench.outputs.table import render, summary_tables
+
+    speed = [SpeedRow(model="MyNet(hidden=500)", variant="default+compile", device="cpu", bnbench_s_per_epoch=15.08,
+                      bnbench_first_epoch_s=16.65, study_style_s_per_epoch=24.95, ratio=0.60, bnbench_images_per_s=3315.0,
+                      study_style_images_per_s=2004.0, test_acc=0.665, precision="bf16-autocast", compile="compiled")]
+    model = [ModelSpeed(model="ResNet_Projection", batch_size=32, device="cpu", precision="bf16-autocast",
+                        bnbench_images_per_s=812.0, study_style_images_per_s=560.0, speedup=1.45, flops_per_image=1.1e9,
+                        achieved_flops=9e11, peak_flops=4e12, peak_dtype="bf16", fraction_of_peak=0.225)]
+    narrow = render(summary_tables([], speed, model, width=80), width=80)
+    assert max(map(len, narrow.splitlines())) <= 80 and "…" not in narrow        # nothing truncated
+    for whole in ("MyNet(hidden=500) [default+compile]", "ratio 0.60x", "ResNet_Projection, batch 32", "1.45x"):
+        assert whole in narrow, whole
+    assert "┃" in render(summary_tables([], speed, model, width=200), width=200)  # the wide table from 120 on

@@ -9,6 +9,7 @@ from bnbench.text import cell  # text from files prints literally
 from bnbench.study import documented as study
 from bnbench.study.catalog import CLAIMS
 
+WIDE = 120   # from this many columns on, the claims table has room for every number; below, the compact layout
 VERDICT_STYLE = {"supported": "bold green", "contradicted": "bold red", "inconclusive": "yellow"}
 
 
@@ -150,8 +151,26 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def speed_table(rows):
+def _compact(title: str, rows: list[tuple[str, str]]):
+    """A table's rows as two lines each (a name line, an indented numbers line): readable at 80 columns."""
+    from rich.console import Group
+    from rich.text import Text
+
+    lines = [Text(title, style="bold")]
+    for head, detail in rows:
+        lines += [cell(head), Text("  ") + cell(detail)]
+    return Group(*lines)
+
+
+def speed_table(rows, width: int = WIDE):
     from rich.table import Table
+
+    if width < WIDE:
+        return _compact("speed: bnbench vs the study-style loop (same model, batch, device, same run)", [
+            (f"{r.model} [{r.variant}] on {r.device}, {execution(r)}",
+             f"bnbench {r.bnbench_s_per_epoch:.2f} s/epoch (first {r.bnbench_first_epoch_s:.2f}), study-style "
+             f"{r.study_style_s_per_epoch:.2f}: ratio {r.ratio:.2f}x; test acc {r.test_acc * 100:.2f}%")
+            for r in rows])
 
     table = Table(title="speed: bnbench vs the study-style loop (same model, batch, device, same run)")
     for col in ("model", "variant", "device", "ran as", "bnbench s/epoch", "first epoch s", "study-style s/epoch",
@@ -175,8 +194,16 @@ def execution(row) -> str:
     return ", ".join(parts)
 
 
-def model_speed_table(rows):
+def model_speed_table(rows, width: int = WIDE):
     from rich.table import Table
+
+    if width < WIDE:
+        return _compact("speed per model: training images/s, FLOPs and this machine's matmul peak (same run)", [
+            (f"{r.model}, batch {r.batch_size}, {execution(r)}",
+             f"{r.bnbench_images_per_s:.0f} img/s vs study-style {r.study_style_images_per_s:.0f}: {r.speedup:.2f}x; "
+             f"{r.flops_per_image / 1e9:.3f} GFLOP/image, {r.achieved_flops / 1e12:.3f} of "
+             f"{r.peak_flops / 1e12:.3f} TFLOP/s ({r.peak_dtype}) = {r.fraction_of_peak * 100:.1f}% of peak")
+            for r in rows])
 
     table = Table(title="speed per model: training images/s, FLOPs and the machine's own matmul peak (same run)")
     for col in ("model", "batch", "ran as", "bnbench img/s", "study-style img/s", "speedup", "GFLOP/image",
@@ -203,7 +230,6 @@ def full_suite_estimate_table(model_speed):
         return None
 
 
-WIDE = 120   # from this many columns on, the claims table has room for every number; below, the compact layout
 
 
 def compact_claims(results, width: int = 80):
@@ -242,9 +268,9 @@ def summary_tables(claims=(), speed=(), model_speed=(), width: int = WIDE) -> li
     speed, and, when the per-model speeds cover every model, the full profile's estimated wall time (empty ones
     left out)."""
     claims_view = (results_table(claims) if width >= WIDE else compact_claims(claims, width)) if claims else None
-    tables = ([claims_view] if claims else []) + ([speed_table(speed)] if speed else [])
+    tables = ([claims_view] if claims else []) + ([speed_table(speed, width)] if speed else [])
     if model_speed:
-        tables.append(model_speed_table(model_speed))
+        tables.append(model_speed_table(model_speed, width))
         estimate = full_suite_estimate_table(model_speed)
         if estimate is not None:
             tables.append(estimate)
