@@ -18,7 +18,7 @@ class Experiment:
     config: TrainConfig             # at the study's scale; the seed is the base seed
     documented: str | None = None   # key into study.ROWS
     provenance: dict[str, str] = field(default_factory=dict)  # setting -> where its value comes from (study.py)
-    reported_as: str = "final"      # how the study read off its accuracy: final | best | checkpoint (record.py)
+    reported_as: str = "final"      # how the study read off its accuracy: final | best | checkpoint (engine/record.py)
 
     @property
     def section(self) -> str:
