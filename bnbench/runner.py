@@ -60,6 +60,11 @@ def parse_int_option(name: str, raw: Any) -> int | None:
         raise ConfigError(f"{name} {raw!r} is not a whole number") from None
 
 
+def _label(experiment: Experiment, profile: Profile, seed: int) -> str:
+    """How progress lines and cluster tasks name one training run: "1.1/hidden-500 seed 2/3"."""
+    return f"{experiment.id} seed {seed + 1}/{profile.seeds}"
+
+
 def new_run_id() -> str:
     import uuid
 
@@ -177,7 +182,7 @@ class Runner:
                 if record.run_id != self.run_id:
                     self.resumed += 1
             else:
-                label = f"{experiment.id} seed {seed + 1}/{profile.seeds}"
+                label = _label(experiment, profile, seed)
                 if self.remote:   # trained on the cluster (submitted now unless prefetched); written here
                     record = self.executor.train(config, self.data, device=self.options.device,
                                                  cuda_graphs=self.options.cuda_graphs, label=label)
@@ -185,12 +190,16 @@ class Runner:
                     progress = self._progress_factory(label) if self._progress_factory else None
                     record = self.executor.train(config, self.data, device=self.device, progress=progress,
                                                  cuda_graphs=self.options.cuda_graphs)
-                record.run_id = self.run_id
-                self.trained += 1
-                self.fresh_records.append(record)
-                self.write_record(record, experiment, profile, seed)
+                self._keep_trained(record, experiment, profile, seed)
         self._cache[config.hash] = record
         return record
+
+    def _keep_trained(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> None:
+        """A run this process had trained (here or on the cluster): counted, timed per epoch, written."""
+        record.run_id = self.run_id
+        self.trained += 1
+        self.fresh_records.append(record)
+        self.write_record(record, experiment, profile, seed)
 
     def prefetch(self, experiment: Experiment, profile: Profile, seed: int) -> bool:
         """With a remote executor: start training this run on the cluster now, so that it is done (or under way)
@@ -204,7 +213,7 @@ class Runner:
         if self.options.resume and self.store.load_finished(experiment.id, profile.name, seed, config.hash):
             return False
         self.executor.submit(config, self.data, device=self.options.device, cuda_graphs=self.options.cuda_graphs,
-                             label=f"{experiment.id} seed {seed + 1}/{profile.seeds}")
+                             label=_label(experiment, profile, seed))
         self._prefetched[config.hash] = (experiment, profile, seed)
         return True
 
@@ -223,10 +232,7 @@ class Runner:
                 record = self.executor.result(config_hash)
             except BnbenchError:
                 continue
-            record.run_id = self.run_id
-            self.trained += 1
-            self.fresh_records.append(record)
-            self.write_record(record, experiment, profile, seed)
+            self._keep_trained(record, experiment, profile, seed)
             self._cache[config_hash] = record
             kept += 1
         self.executor.cancel_outstanding()
@@ -259,12 +265,9 @@ class Runner:
         recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
         key = f"{profile.name}:{experiment.id}"
         self.records[key] = recs
-        self.record_files[key] = [str(self.record_path(experiment, profile, s, r.config_hash))
+        self.record_files[key] = [str(self.store.record_path(experiment.id, profile.name, s, r.config_hash))
                                   for s, r in enumerate(recs)]
         return recs
-
-    def record_path(self, experiment: Experiment, profile: Profile, seed: int, config_hash: str) -> Path:
-        return self.store.record_path(experiment.id, profile.name, seed, config_hash)
 
     # -- several workers ----------------------------------------------------------------------------
     def write_worker_file(self) -> None:

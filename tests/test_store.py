@@ -208,6 +208,8 @@ def test_old_speed_rows_read_with_defaults(tmp_path):
     ("model_speed", lambda d: d.update(device_name=["x"]), "device_name"),
     ("model_speed", lambda d: d.update(native_bf16="yes"), "native_bf16"),
     ("model_speed", lambda d: d.update(fraction_of_peak=-0.1), "fraction_of_peak"),
+    ("speed", lambda d: d.update(ratio=10 ** 400), "ratio"),                  # too large for a float: no OverflowError
+    ("model_speed", lambda d: d.update(paired_speedups=[10 ** 400]), "paired_speedups"),
 ])
 def test_a_bad_speed_row_is_one_line_naming_the_file(tmp_path, key, damage, needle):
     from bnbench.store.formats import model_speed_to_json, speed_row_to_json

@@ -49,10 +49,6 @@ class Store:
     def __init__(self, out: str | Path):
         self.out = Path(out).expanduser().resolve()
 
-    def path(self, *parts: str) -> Path:
-        """A path inside the folder from computed components (each made path-safe): never from data."""
-        return self.out.joinpath(*(safe_name(p) if i < len(parts) - 1 else p for i, p in enumerate(parts)))
-
     def writable(self, path: Path) -> Path:
         """``path``, once its folder is checked to be a real folder inside this one (made where missing)."""
         real_folder(self.out, Path(path).parent)

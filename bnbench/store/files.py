@@ -261,31 +261,25 @@ def acquire_run_lock(folder: Path, run_id: str, shared: bool = False, wait_s: fl
         raw = os.pread(fd, 200, 0).decode("ascii", "replace").split()
         return (raw[0], raw[1]) if len(raw) >= 2 else ("?", "")
 
+    def take(mode: int) -> bool:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
     deadline = time.monotonic() + wait_s
     while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass
-        else:
+        if take(fcntl.LOCK_EX):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {run_id}\n".encode(), 0)
-            if not shared:
+            if not shared or take(fcntl.LOCK_SH):               # shared: let this run's other workers in
                 return fd, True
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)   # let this run's other workers in
-                return fd, True
-            except BlockingIOError:
-                pass                                            # someone slipped in: try again
-        if shared:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass
-            else:
-                if holder()[1] == run_id:
-                    return fd, False                            # a worker of this same run holds it: share
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            # else someone slipped in: try again
+        if shared and take(fcntl.LOCK_SH):
+            if holder()[1] == run_id:
+                return fd, False                                # a worker of this same run holds it: share
+            fcntl.flock(fd, fcntl.LOCK_UN)
         if time.monotonic() >= deadline:
             pid, _ = holder()
             os.close(fd)

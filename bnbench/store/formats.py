@@ -226,7 +226,8 @@ def result_from_json(d: Any, source: str = "claim result") -> ClaimResult:
 # defaults, and keys this bnbench does not know are ignored.
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A number that is there: ``_is_num`` without null (so a 400-digit integer is refused, never an OverflowError)."""
+    return x is not None and _is_num(x)
 
 
 def _row_numbers(d: dict, keys: tuple[str, ...], source: str, where: str, positive: bool) -> dict[str, float]:
@@ -424,7 +425,7 @@ def timing_from_json(data: Any, source: str) -> dict:
     _require(isinstance(data, dict), source, "not an interleaved timing (not an object)")
     for key in TIMING_NUMBERS:
         x = data.get(key)
-        _require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0, source,
+        _require(_finite(x) and x > 0, source,
                  f"{key} is not a positive number")
     _require(isinstance(data.get("run_id", ""), str), source, "run_id is not a string")
     return data
