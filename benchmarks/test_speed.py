@@ -7,6 +7,8 @@ Each variant's study-style epoch is timed right after the variant's own run, not
 machine speed drifts by tens of percent over minutes (measured, BENCHMARKS.md), and the two sides of a ratio should
 share as much of the machine's state as they can.
 """
+import warnings
+
 import pytest
 import torch
 
@@ -15,6 +17,7 @@ from bnbench.engine.config import TrainConfig
 from bnbench.engine.models import create_model, list_models
 from bnbench.engine.speed_rows import SpeedRow
 from bnbench.engine.train import train
+from bnbench.errors import BnbenchBelowTarget
 from bnbench.store.formats import model_speed_to_json, speed_row_to_json
 
 pytestmark = pytest.mark.speed
@@ -71,6 +74,11 @@ def test_mynet_two_epochs_vs_study_loop(variant, bnbench_session, bnbench_data, 
 # machine's matmul peak (measured in the same run, in the precision bnbench trained in).
 MODELS = list_models()   # every registered model, at the batch size the study trained it with
 _PEAKS: dict = {}
+# bnbench's own target (issue #12): at least this speedup for every model at the study's batch size. Below it the
+# test warns (BnbenchBelowTarget) and --bnbench-strict fails it: a shared machine's speed drifts by tens of percent
+# over minutes and hits the two sides unevenly (BENCHMARKS.md), so one low reading is reported, not hidden and not
+# a broken build.
+MIN_SPEEDUP = 1.5
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -84,3 +92,10 @@ def test_model_speed(model, bnbench_session, bnbench_data, bnbench_device, bench
     bnbench_session.model_speed_rows.append(row)
     assert row.bnbench_images_per_s > 0 and row.study_style_images_per_s > 0
     assert 0 < row.fraction_of_peak < 1.5, row   # above the measured peak would mean a counting error
+    if row.speedup < MIN_SPEEDUP:
+        pairs = ", ".join(f"{v:.2f}" for v in row.paired_speedups)
+        message = (f"{model}, batch {row.batch_size}: {row.speedup:.2f}x the study-style loop's images/s (pairs {pairs}), "
+                   f"below bnbench's {MIN_SPEEDUP}x target")
+        if bnbench_session.options.strict:
+            pytest.fail(message + " (--bnbench-strict)", pytrace=False)
+        warnings.warn(BnbenchBelowTarget(message))

@@ -21,6 +21,11 @@ class BnbenchInconclusive(UserWarning):
     """A claim's runs could not decide it (one seed, noise-level difference, or runs that never trained)."""
 
 
+class BnbenchBelowTarget(UserWarning):
+    """A speed measurement below bnbench's own target (at least 1.5x the study-style loop's images/s for every
+    model at the study's batch size); ``--bnbench-strict`` makes it fail."""
+
+
 class BnbenchSkippedFile(UserWarning):
     """A file in the output folder that was not used (damaged, foreign, another configuration): one line naming it
     and what is wrong; resume retrains what it held."""

@@ -231,8 +231,9 @@ def test_the_resume_hash_ignores_how_a_run_is_computed_not_what_it_measures():
     from bnbench.engine.config import HASH_IGNORES
 
     a = TrainConfig(model="MyNet")
-    assert set(HASH_IGNORES) == {"eval_batch_size", "channels_last", "compile"}
-    for key, value in (("eval_batch_size", 10), ("channels_last", False), ("compile", True)):
+    assert set(HASH_IGNORES) == {"eval_batch_size", "channels_last", "compile", "one_pixel_convs"}
+    for key, value in (("eval_batch_size", 10), ("channels_last", False), ("compile", True),
+                       ("one_pixel_convs", False)):
         assert a.replace(**{key: value}).hash == a.hash, key
     assert len({a.hash, a.replace(lr=0.02).hash, a.replace(batch_size=32).hash, a.replace(seed=1).hash}) == 4
     assert a.hash == "c7e25673dc71f532"   # the value before the rule existed: old records keep their hash

@@ -48,6 +48,7 @@ class TrainConfig:
     precision: str = "auto"           # auto: bf16 autocast where the hardware has it natively, else fp32 | fp32 | bf16
     compile: bool = False             # torch.compile the training forward (falls back to eager if it fails)
     channels_last: bool = True        # NHWC activations: faster convolutions on both CPU (oneDNN) and GPU
+    one_pixel_convs: bool = True      # a convolution with a 1x1 output runs as the equal matmul (engine/small_maps.py)
     deterministic: bool = False       # bit-reproducible kernels (slower); for exactness tests
     probe_every: int = 0              # gradient-predictiveness probes every k steps (0: none); see bnbench.engine.probes
     track_grad_change: bool = False   # record ||g_last(t) - g_last(t-1)|| of the last Linear layer's weight gradient
@@ -77,14 +78,14 @@ class TrainConfig:
 
 # Settings added after records were first written: left out of the hash while at their default, so a record made
 # before the setting existed keeps its hash (and --bnbench-resume keeps finding it).
-_ADDED_LATER = {"track_grad_change": False}
+_ADDED_LATER = {"track_grad_change": False, "one_pixel_convs": True}
 
 
 # Settings that change how a run is computed but not what it measures: the hash (and so --bnbench-resume) treats
-# them as if at their defaults, so a record made with another evaluation batch size, memory layout or compile
-# setting is the same experiment. (Normalised rather than dropped, so that every hash made before this rule keeps
+# them as if at their defaults, so a record made with another evaluation batch size, memory layout, compile or
+# one-pixel-convolution setting is the same experiment. (Normalised rather than dropped, so that every hash made before this rule keeps
 # its value.)
-HASH_IGNORES = ("eval_batch_size", "channels_last", "compile")
+HASH_IGNORES = ("eval_batch_size", "channels_last", "compile", "one_pixel_convs")
 
 
 def config_hash(config: TrainConfig) -> str:
@@ -149,6 +150,6 @@ def validate(c: TrainConfig) -> None:
     _int_in("eval_every", c.eval_every, 1, 10000)
     _int_in("probe_every", c.probe_every, 0, 10_000_000)
     _choice("precision", c.precision, PRECISIONS)
-    for flag in ("augment", "compile", "channels_last", "deterministic", "track_grad_change"):
+    for flag in ("augment", "compile", "channels_last", "one_pixel_convs", "deterministic", "track_grad_change"):
         if not isinstance(getattr(c, flag), bool):
             raise ConfigError(f"{flag}={getattr(c, flag)!r} must be true or false")

@@ -71,7 +71,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, seconds
 # step takes well under a millisecond, so the samples are longer there, for a clock that is not all overhead.
 SAMPLE = {"cpu": (10, 6), "cuda": (100, 50)}
 STUDY_WARMUP_BATCHES = 2
-REPEATS = 3
+REPEATS = 5   # pairs per model: single pairs on the 2-core machine ranged 1.38-1.82x for one model within a minute
 
 
 def measure_model(name: str, data: CIFAR10, device: torch.device, steps: int | None = None,

@@ -46,6 +46,7 @@ def _setting_value(config: TrainConfig, key: str):
 # The provenance of the settings that say how bnbench computes rather than what: the same for every experiment.
 _EXECUTION_SETTINGS = {
     "eval_batch_size": study.EXECUTION, "channels_last": study.EXECUTION, "compile": study.EXECUTION,
+    "one_pixel_convs": study.EXECUTION,
     "deterministic": study.EXECUTION, "track_grad_change": study.EXECUTION,
     "precision": study.assumption("bf16 autocast where the hardware computes bf16 natively (about 1.7x on the VGGs); "
                                   "the study ran fp32"),
