@@ -92,10 +92,8 @@ def test_model_speed(model, bnbench_session, bnbench_data, bnbench_device, bench
     bnbench_session.model_speed_rows.append(row)
     assert row.bnbench_images_per_s > 0 and row.study_style_images_per_s > 0
     assert 0 < row.fraction_of_peak < 1.5, row   # above the measured peak would mean a counting error
-    if row.speedup < MIN_SPEEDUP:
-        pairs = ", ".join(f"{v:.2f}" for v in row.paired_speedups)
-        message = (f"{model}, batch {row.batch_size}: {row.speedup:.2f}x the study-style loop's images/s (pairs {pairs}), "
-                   f"below bnbench's {MIN_SPEEDUP}x target")
+    message = row.below(MIN_SPEEDUP)
+    if message:
         if bnbench_session.options.strict:
             pytest.fail(message + " (--bnbench-strict)", pytrace=False)
         warnings.warn(BnbenchBelowTarget(message))

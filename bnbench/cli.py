@@ -115,19 +115,24 @@ def cmd_summary(ns) -> None:
         claims, origins = pooled.claims, pooled.origins
     else:
         claims = per_dir[0]
+    pooled_lines = [plain(f"pooled {claim_id} [{profile}]: {sum(count.values())} seeds: "
+                          + ", ".join(f"{n} from {d}" for d, n in count.items())
+                          + (" (a run found in several folders, same configuration hash, counts once)"
+                             if not all(count.values()) else ""))
+                    for (claim_id, profile), count in origins.items()]
     if ns.format != "table":
         from bnbench.outputs.table import claim_rows, to_csv, to_markdown
 
         print((to_markdown if ns.format == "md" else to_csv)(claim_rows(claims)))
+        # after a Markdown table, as text; CSV keeps standard output to its rows, so the lines go to stderr
+        for line in pooled_lines:
+            print(line, file=sys.stdout if ns.format == "md" else sys.stderr)
         return
     tables = summary_tables(claims, speed, model_speed, width=Console().width)
     for table in tables:
         Console().print(table)
-    for (claim_id, profile), count in origins.items():
-        print(plain(f"pooled {claim_id} [{profile}]: {sum(count.values())} seeds: "
-                    + ", ".join(f"{n} from {d}" for d, n in count.items())
-                    + (" (a run found in several folders, same configuration hash, counts once)"
-                       if not all(count.values()) else "")))
+    for line in pooled_lines:
+        print(line)
     if not tables:
         print(plain("no claims or speed results in " + ", ".join(ns.dirs)))
 

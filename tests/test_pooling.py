@@ -36,6 +36,19 @@ def test_two_folders_pool_their_seeds_into_one_verdict(tmp_path, data, capsys):
     (result,) = pooled.claims
     assert result.a_values == two.results[0].a_values and result.b_values == two.results[0].b_values
     assert result.verdict == two.results[0].verdict
+    # the Markdown summary says it too; the CSV one keeps standard output to its rows and says it on stderr
+    dirs = [str(tmp_path / "one"), str(tmp_path / "two")]
+    line = f"pooled {CLAIM.id} [smoke]: 2 seeds"
+    assert main(["summary", *dirs, "--format", "md"]) == 0
+    assert line in capsys.readouterr().out
+    assert main(["summary", *dirs, "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert line in captured.err and line not in captured.out
+    import csv
+    import io
+
+    rows = [r for r in csv.reader(io.StringIO(captured.out)) if r]
+    assert len(rows) == 2 and len(rows[0]) == len(rows[1])   # the header and the one claim, nothing else
 
 
 def test_folders_of_different_configurations_are_refused_in_one_line(tmp_path, data, capsys):

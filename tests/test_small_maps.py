@@ -89,6 +89,18 @@ def test_which_calls_take_the_path(conv, shape, window):
     assert one_window(conv, torch.Size(shape)) == window
 
 
+@pytest.mark.parametrize("hw", [1, 2, 4])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_both_layouts_take_the_path(hw, channels_last):
+    """One tap or several, NCHW or channels_last: PyTorch's bf16 convolution is wrong for some of these shapes."""
+    conv = nn.Conv2d(8, 8, 3, 2, 1, bias=False)
+    use_one_pixel_convs(conv)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+    grad_fn = type(conv(torch.randn(2, 8, hw, hw, requires_grad=True)).grad_fn).__name__
+    assert ("WindowLinear" in grad_fn) == (hw < 4), grad_fn    # a 4x4 map gives a 2x2 output: Conv2d's path
+
+
 def test_in_the_study_resnets_exactly_the_last_block_takes_the_path():
     taken = []
     for name, expected in (("ResNet", ["layer4.conv1", "layer4.conv2"]),

@@ -36,3 +36,22 @@ def test_measure_model_refuses_zero_repeats(synthetic_data):
 
     with pytest.raises(ConfigError, match="repeats=0"):
         measure_model("MyNet", synthetic_data(n_train=100, n_test=50, seed=0), torch.device("cpu"), repeats=0)
+
+
+def test_measure_model_takes_five_pairs_on_the_cpu_by_default(synthetic_data):
+    from bnbench.engine.speed import REPEATS
+
+    assert REPEATS["cpu"] == 5
+    data = synthetic_data(n_train=700, n_test=50, seed=4)
+    row = measure_model("MyNet", data, torch.device("cpu"), steps=2, study_batches=2)
+    assert len(row.paired_speedups) == 5 and row.speedup == sorted(row.paired_speedups)[2]
+
+
+def test_a_speedup_below_the_target_is_named_with_its_pairs():
+    row = ModelSpeed(model="ResNet", batch_size=32, device="cpu", precision="bf16-autocast",
+                     bnbench_images_per_s=1100.0, study_style_images_per_s=800.0, speedup=1.44,
+                     paired_speedups=(1.44, 1.38, 1.46), flops_per_image=1e8, achieved_flops=1e11, peak_flops=4e11,
+                     peak_dtype="bf16", fraction_of_peak=0.25)
+    assert row.below(1.5) == ("ResNet, batch 32: 1.44x the study-style loop's images/s (pairs 1.44, 1.38, 1.46), "
+                              "below bnbench's 1.5x target")
+    assert row.below(1.44) is None and row.below(1.0) is None

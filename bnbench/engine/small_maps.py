@@ -1,22 +1,29 @@
 """Convolutions whose output is one pixel, run as the matmul they are (an exact rewrite, the trainer's choice).
 
 Why: on the CPU, oneDNN's backward for a 3x3 convolution on a 1x1 map is slow. ResNet's last block convolves
-32x512x1x1 activations with a 512x512x3x3 weight; forward and backward took 4-7 ms in bf16 (5-11 ms in fp32) on
-the project's 2-core machine, the same arithmetic as one ``linear`` 1.3-1.8 ms (BENCHMARKS.md, "ResNet at batch
-32"). That one layer was a sixth of ResNet's training step.
+32x512x1x1 activations with a 512x512x3x3 weight; forward and backward of that layer took 4-9 ms in bf16 autocast
+(up to 11 ms in fp32) on the project's 2-core machine, against 0.6 ms on this path (BENCHMARKS.md, "ResNet at batch
+32"): that one layer was about a sixth of ResNet's training step.
 
 What: when a ``Conv2d``'s output is 1x1, its single window covers the zero-padded input's top-left corner: the
 real input rows ``0 .. hr-1`` (``hr = min(H, kh - ph)``) meet the weight rows ``ph .. ph+hr-1``, likewise for
 columns, and every other weight tap meets padding zeros or nothing. So the output equals
-``linear(x[:, :, :hr, :wr].flatten(1), weight[:, :, ph:ph+hr, pw:pw+wr].flatten(1), bias)``; the other taps'
-gradient is exactly zero both ways. The products are the same; their summation order may differ, so results agree
-to rounding, not necessarily bit for bit (tested against ``F.conv2d``, values and gradients, fp32 and bf16, both
-memory layouts). Double backward is refused (nothing in bnbench needs it).
+``linear(x[:, :, :hr, :wr].flatten(1), weight[:, :, ph:ph+hr, pw:pw+wr].flatten(1), bias)``, and the other
+taps' gradient is exactly zero (PyTorch's bf16 CPU convolution sometimes leaves garbage there instead, for a
+strided convolution on a 1x1 map: ``scripts/cpu_kernel_check.py``). The products are the same; their summation
+order may differ, so results agree to rounding, not necessarily bit for bit (tested against a float64 convolution,
+values and gradients, fp32 and bf16, both memory layouts). Double backward is refused (nothing in bnbench needs
+it).
 
 Any other shape (a map larger than one window's output, groups, dilation, non-zero padding modes, string padding,
 unbatched input) takes ``Conv2d``'s own path. The decision is made per call from the input's shape, so one module
-serves any input size. The study-style loop (``bnbench.engine.baseline``) keeps PyTorch's convolution: this is one
-of the things bnbench's trainer does differently, like bf16 autocast or the resident data.
+serves any input size. A window of several taps on an NCHW weight is a strided gather (and, for the gradient,
+scatter) in runs of two or three numbers, slower than the convolution (ResNet's layer4.conv1: 5.4 against 3.2 ms);
+it takes the path all the same, because PyTorch's bf16 convolution is wrong for some such shapes (a stride-3
+convolution on a 2x2 map leaves garbage in the weight gradient, as on 1x1 maps). With channels_last, bnbench's
+default, the taps are runs of whole channel rows and the path is faster everywhere. The study-style loop
+(``bnbench.engine.baseline``) keeps PyTorch's convolution: this is one of the things bnbench's trainer does
+differently, like bf16 autocast or the resident data.
 """
 from __future__ import annotations
 
@@ -41,11 +48,18 @@ def one_window(conv: nn.Conv2d, shape: torch.Size) -> tuple[int, int] | None:
     return (hr, wr) if hr > 0 and wr > 0 else None
 
 
+def channels_last(weight: torch.Tensor) -> bool:
+    """A 4-d tensor laid out channels_last (and not also plain contiguous, as a 1x1 kernel can be)."""
+    return (weight.dim() == 4 and not weight.is_contiguous()
+            and weight.is_contiguous(memory_format=torch.channels_last))
+
+
 class _WindowLinear(torch.autograd.Function):
     """``linear`` of the input's window with the weight's window, with the gradient written straight into a
     weight-shaped tensor in the weight's own memory layout. (Slicing the weight and letting autograd do the rest
-    costs a zero-filled full-size gradient, a copy into it, and, for a channels_last weight, one more copy to
-    match the weight's layout: 4.7 of the 5.3 ms that ResNet's last convolution then took, against 0.6 ms here.)
+    also works, but costs a full-size copy into a zero-filled gradient and, for a channels_last weight, one more
+    full-size copy to match the weight's layout: 4.7 ms forward and backward for ResNet's 512x512x3x3 layer in
+    channels_last bf16, against 0.6 ms this way and 9.2 ms for the convolution.)
 
     Precision follows autocast as ``F.linear`` would: under autocast both operands are cast to its dtype,
     otherwise they are used as they are (``OnePixelConv2d`` only calls this when their dtypes already match)."""
@@ -61,17 +75,15 @@ class _WindowLinear(torch.autograd.Function):
             if bias is not None:
                 out = out + bias.to(dtype)
         ctx.save_for_backward(xw, w)
-        channels_last = weight.dim() == 4 and not weight.is_contiguous() and weight.is_contiguous(
-            memory_format=torch.channels_last)
-        ctx.meta = (tuple(x.shape), x.dtype, tuple(weight.shape), weight.dtype, channels_last, bias is not None,
-                    ph, pw, hr, wr)
+        ctx.meta = (tuple(x.shape), x.dtype, tuple(weight.shape), weight.dtype, channels_last(weight),
+                    bias is not None, ph, pw, hr, wr)
         return out[:, :, None, None]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         xw, w = ctx.saved_tensors
-        x_shape, x_dtype, w_shape, w_dtype, channels_last, has_bias, ph, pw, hr, wr = ctx.meta
+        x_shape, x_dtype, w_shape, w_dtype, weight_channels_last, has_bias, ph, pw, hr, wr = ctx.meta
         g = grad.reshape(grad.shape[0], -1).to(w.dtype)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
@@ -82,7 +94,7 @@ class _WindowLinear(torch.autograd.Function):
                 grad_x = torch.zeros(x_shape, dtype=x_dtype, device=grad.device)
                 grad_x[:, :, :hr, :wr] = gxw
         if ctx.needs_input_grad[1]:
-            layout = torch.channels_last if channels_last else torch.contiguous_format
+            layout = torch.channels_last if weight_channels_last else torch.contiguous_format
             grad_w = torch.empty(w_shape, dtype=w_dtype, device=grad.device, memory_format=layout).zero_()
             grad_w[:, :, ph:ph + hr, pw:pw + wr] = (g.t() @ xw).view(w_shape[0], w_shape[1], hr, wr)
         if has_bias and ctx.needs_input_grad[2]:

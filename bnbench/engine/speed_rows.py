@@ -50,3 +50,11 @@ class ModelSpeed:
     peak_dtype: str
     fraction_of_peak: float
     native_bf16: bool | None = None
+
+    def below(self, target: float) -> str | None:
+        """One line saying the speedup misses ``target`` (with its pairs), or None when it does not."""
+        if self.speedup >= target:
+            return None
+        pairs = ", ".join(f"{v:.2f}" for v in self.paired_speedups)
+        return (f"{self.model}, batch {self.batch_size}: {self.speedup:.2f}x the study-style loop's images/s "
+                f"(pairs {pairs}), below bnbench's {target}x target")
