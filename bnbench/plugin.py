@@ -50,7 +50,8 @@ def pytest_addoption(parser):
     group.addoption("--bnbench-subset", metavar="N", default=None,
                     help="training images per class for every experiment, 0 = all (overrides the profile)")
     group.addoption("--bnbench-strict", action="store_true", default=False,
-                    help="fail inconclusive claims too (default: they pass with a warning)")
+                    help="fail inconclusive claims, and models below the 1.5x speed target, too (default: they pass "
+                         "with a warning)")
     group.addoption("--bnbench-resume", action="store_true", default=False,
                     help="reuse finished run records in --bnbench-out whose configuration hash matches, instead of "
                          "training again (continues an interrupted run)")
