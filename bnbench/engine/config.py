@@ -83,8 +83,8 @@ _ADDED_LATER = {"track_grad_change": False, "one_pixel_convs": True}
 
 # Settings that change how a run is computed but not what it measures: the hash (and so --bnbench-resume) treats
 # them as if at their defaults, so a record made with another evaluation batch size, memory layout, compile or
-# one-pixel-convolution setting is the same experiment. (Normalised rather than dropped, so that every hash made before this rule keeps
-# its value.)
+# one-pixel-convolution setting is the same experiment. (Normalised rather than dropped, so that every hash made
+# before this rule keeps its value.)
 HASH_IGNORES = ("eval_batch_size", "channels_last", "compile", "one_pixel_convs")
 
 

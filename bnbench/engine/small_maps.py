@@ -18,10 +18,11 @@ it).
 Any other shape (a map larger than one window's output, groups, dilation, non-zero padding modes, string padding,
 unbatched input) takes ``Conv2d``'s own path. The decision is made per call from the input's shape, so one module
 serves any input size. A window of several taps on an NCHW weight is a strided gather (and, for the gradient,
-scatter) in runs of two or three numbers, slower than the convolution (ResNet's layer4.conv1: 5.4 against 3.2 ms);
-it takes the path all the same, because PyTorch's bf16 convolution is wrong for some such shapes (a stride-3
-convolution on a 2x2 map leaves garbage in the weight gradient, as on 1x1 maps). With channels_last, bnbench's
-default, the taps are runs of whole channel rows and the path is faster everywhere. The study-style loop
+scatter) in runs of two or three numbers, often slower than the convolution (ResNet's layer4.conv1: 5.4 against
+3.2 ms in one measurement, 4.8 against 5.2 in another); it takes the path all the same, because PyTorch's bf16
+convolution is wrong for some such shapes (a stride-3 convolution on a 2x2 map leaves garbage in the weight
+gradient, as on 1x1 maps). With channels_last, bnbench's default, the taps are runs of whole channel rows and the
+path is faster everywhere. The study-style loop
 (``bnbench.engine.baseline``) keeps PyTorch's convolution: this is one of the things bnbench's trainer does
 differently, like bf16 autocast or the resident data.
 """
