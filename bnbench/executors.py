@@ -29,10 +29,10 @@ class LocalExecutor:
 
     name = "local"
 
-    def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True):
+    def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True, checkpoint=None):
         from bnbench.engine.train import train
 
-        return train(config, data, device=device, progress=progress, cuda_graphs=cuda_graphs)
+        return train(config, data, device=device, progress=progress, cuda_graphs=cuda_graphs, checkpoint=checkpoint)
 
 
 def require_ray():

@@ -183,14 +183,22 @@ class Runner:
                     self.resumed += 1
             else:
                 label = _label(experiment, profile, seed)
+                checkpoint = None
                 if self.remote:   # trained on the cluster (submitted now unless prefetched); written here
                     record = self.executor.train(config, self.data, device=self.options.device,
                                                  cuda_graphs=self.options.cuda_graphs, label=label)
-                else:
+                else:   # a run stopped midway continues from its checkpoint, under --bnbench-resume only
+                    from bnbench.store.checkpoints import StoreCheckpoint
+
+                    checkpoint = StoreCheckpoint(self.store, path)
+                    if not self.options.resume:
+                        checkpoint.discard()
                     progress = self._progress_factory(label) if self._progress_factory else None
                     record = self.executor.train(config, self.data, device=self.device, progress=progress,
-                                                 cuda_graphs=self.options.cuda_graphs)
+                                                 cuda_graphs=self.options.cuda_graphs, checkpoint=checkpoint)
                 self._keep_trained(record, experiment, profile, seed)
+                if checkpoint is not None:
+                    checkpoint.discard()   # the record is written: the checkpoint has done its job
         self._cache[config.hash] = record
         return record
 

@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+from bnbench.engine import checkpoint as ckpt
+from bnbench.engine.checkpoint import Checkpoint
 from bnbench.engine.config import TrainConfig
 from bnbench.engine.data import CIFAR10, DeviceSplit, stratified_subset
 from bnbench.engine.device import native_bf16, resolve_device
@@ -151,7 +153,8 @@ def evaluate(model, split: DeviceSplit, loss_fn, batch_size: int, autocast) -> t
 
 
 def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "cpu",
-          progress=None, on_backward: Callable | None = None, cuda_graphs: bool = True) -> RunRecord:
+          progress=None, on_backward: Callable | None = None, cuda_graphs: bool = True,
+          checkpoint: Checkpoint | None = None) -> RunRecord:
     """Train one model from ``config`` on ``data`` and return its record.
 
     ``progress``: an object with ``start(total_steps, epochs, batch_size)``, ``update(step, loss, epoch)``,
@@ -166,13 +169,17 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
 
     A NaN or infinite training loss stops the run; the record says ``diverged`` and when. CUDA running out of
     memory is raised as a BnbenchError that names the batch size to lower.
+
+    ``checkpoint`` (``bnbench.engine.checkpoint``): where this run keeps its state at epoch ends, at most every
+    ``checkpoint.every_s`` seconds, and continues from when it was stopped; the record's ``env["resumed_at_epoch"]``
+    lists the epochs it was continued after. Runs with probes or an ``on_backward`` hook are not checkpointed.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     record = RunRecord(config=config.to_dict(), config_hash=config.hash, device=str(device),
                        env=environment(device), started_at=_now())
     try:
         with kernel_mode(config.deterministic, device):
-            _train(config, data, device, record, progress, on_backward, cuda_graphs)
+            _train(config, data, device, record, progress, on_backward, cuda_graphs, checkpoint)
     except ValueError as exc:
         if "Expected more than 1 value per channel" not in str(exc):
             raise
@@ -190,7 +197,7 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
     return record
 
 
-def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> None:
+def _train(config, data, device, record, progress, on_backward, cuda_graphs, checkpoint) -> None:
     from bnbench.engine import cuda_graphs as graphs
 
     model = build_model(config, device)
@@ -216,8 +223,6 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         total_steps = min(total_steps, config.max_steps)
     step_loss = torch.full((total_steps,), float("nan"), device=device)
     shuffle_gen = torch.Generator().manual_seed(config.seed)   # the epoch permutations
-    if progress is not None:
-        progress.start(total_steps, epochs=config.epochs, batch_size=config.batch_size)
 
     probe = None
     if config.probe_every:
@@ -236,6 +241,14 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
             raise ConfigError(f"track_grad_change needs a Linear layer, and {config.model} has none")
         grad_change = torch.full((total_steps,), float("nan"), device=device)
         previous = torch.zeros_like(layer.weight, dtype=torch.float32)
+
+    saver = checkpoint if checkpoint is not None and probe is None and on_backward is None else None
+    state = dict(model=model, optimizer=optimizer, shuffle_gen=shuffle_gen, step_loss=step_loss,
+                 grad_change=grad_change, previous_grad=previous if grad_change is not None else None, device=device)
+    done_epochs, step = _continue(saver, state, config, total_steps, record)
+    if progress is not None:
+        resumed = {"done_steps": step, "done_epochs": done_epochs} if step else {}
+        progress.start(total_steps, epochs=config.epochs, batch_size=config.batch_size, **resumed)
 
     def after_backward(x, y):
         if grad_change is not None:
@@ -256,9 +269,10 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
     record.env["cuda_graphs"] = why_not
 
     watch = _Stopwatch(device)
-    step, checked = 0, 0
+    checked = step
+    last_save = time.monotonic()
     model.train()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(done_epochs + 1, config.epochs + 1):
         first = step
         correct = torch.zeros((), device=device, dtype=torch.int64)
         images = 0
@@ -294,6 +308,10 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         if epoch % config.eval_every == 0 or last:
             row["test_loss"], row["test_acc"] = evaluate(model, test_split, loss_fn, config.eval_batch_size, autocast)
         record.epochs.append(row)
+        if saver is not None and not last and time.monotonic() - last_save >= saver.every_s:
+            saver.save({**ckpt.capture(config_hash=config.hash, epoch=epoch, step=step, epochs=record.epochs, **state),
+                        "resumed_at_epoch": record.env.get("resumed_at_epoch", [])})
+            last_save = time.monotonic()
         if progress is not None:
             progress.epoch_end(row)
         if last:
@@ -306,6 +324,31 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs) -> 
         record.step_grad_change = [None if math.isnan(v) else v for v in grad_change[:done].tolist()]
     if probe is not None:
         record.probes, record.probe_seconds = probe.results, probe.seconds
+
+
+def _continue(saver: Checkpoint | None, state: dict, config: TrainConfig, total_steps: int,
+              record: RunRecord) -> tuple[int, int]:
+    """(epochs done, steps done) from the run's checkpoint, restored into ``state``'s objects; (0, 0) without one.
+    A checkpoint that does not fit is named in one line (``BnbenchSkippedFile``), removed, and the run starts over."""
+    loaded = saver.load() if saver is not None else None
+    if loaded is None:
+        return 0, 0
+    try:
+        done_epochs, step, rows = ckpt.restore(loaded, config_hash=config.hash, epochs_total=config.epochs,
+                                               total_steps=total_steps, **state)
+    except ckpt.CheckpointError as exc:
+        import warnings
+
+        from bnbench.errors import BnbenchSkippedFile
+
+        warnings.warn(BnbenchSkippedFile(f"{exc}; training this run from step 0"), stacklevel=3)
+        saver.discard()
+        return 0, 0
+    record.epochs = rows
+    before = loaded.get("resumed_at_epoch")
+    before = before if isinstance(before, list) and all(isinstance(e, int) for e in before) else []
+    record.env["resumed_at_epoch"] = [*before[:1000], done_epochs]
+    return done_epochs, step
 
 
 def make_eager_step(forward: Callable, loss_fn: Callable, optimizer: torch.optim.Optimizer, autocast,

@@ -53,11 +53,16 @@ class TrainingProgress:
         self.step = self.epoch = self._epoch_steps = 0
         self.loss = float("nan")
         self._t0 = 0.0
+        self._step0 = 0
 
     # -- the trainer's protocol ----------------------------------------------------------------------------------
-    def start(self, total_steps: int, epochs: int = 1, batch_size: int = 0) -> None:
+    def start(self, total_steps: int, epochs: int = 1, batch_size: int = 0, done_steps: int = 0,
+              done_epochs: int = 0) -> None:
+        """``done_steps`` / ``done_epochs``: what a run continued from its checkpoint had done before (its rate and
+        ETA count only the steps run here)."""
         self.total, self.epochs, self.batch_size = total_steps, epochs, batch_size
-        self.step, self.epoch, self._epoch_steps = 0, 1, 0
+        self.step, self.epoch, self._epoch_steps = done_steps, done_epochs + 1, done_steps
+        self._step0 = done_steps
         self._t0 = self._last_line = self._clock()
         self._draw(force=True)
 
@@ -88,9 +93,10 @@ class TrainingProgress:
     def status(self, epoch_done: int | None = None, rate: float | None = None) -> str:
         """``rate``: the epoch's own training images/s where known; else images so far over the time so far."""
         elapsed = self._clock() - self._t0
+        ran = self.step - self._step0
         if rate is None:
-            rate = self.step * self.batch_size / elapsed if elapsed > 0 and self.batch_size else float("nan")
-        eta = elapsed / self.step * (self.total - self.step) if self.step else float("nan")
+            rate = ran * self.batch_size / elapsed if elapsed > 0 and self.batch_size else float("nan")
+        eta = elapsed / ran * (self.total - self.step) if ran > 0 else float("nan")
         epoch = f"epoch {epoch_done}/{self.epochs} done" if epoch_done is not None else \
             f"epoch {self.epoch}/{self.epochs}"
         loss = "-" if self.loss != self.loss else f"{self.loss:.4f}"
