@@ -90,7 +90,8 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
     session = Runner(options, progress_factory=lambda label: _progress(config, label),
-                             run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"))
+                             run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"),
+                             workers=workerinput.get("workercount"))
     config.stash[_SESSION] = session
     config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
     session.say = lambda line: _say(config, line)

@@ -65,6 +65,27 @@ def _label(experiment: Experiment, profile: Profile, seed: int) -> str:
     return f"{experiment.id} seed {seed + 1}/{profile.seeds}"
 
 
+def share_cpu_threads(workers: int | None) -> int | None:
+    """On a CPU, ``pytest -n N`` workers share the cores: each takes cores // N threads (at least one) instead of
+    PyTorch's default of all of them, which would oversubscribe the machine N times over. A small model at batch
+    32 does not fill two cores from one process, so 2 workers x 1 thread train section 1.1 1.6x faster than one
+    process with 2 threads (BENCHMARKS.md, "All cores"). An explicit OMP_NUM_THREADS is the user's choice and is
+    kept. Returns the thread count set, or None when nothing was changed."""
+    import os
+
+    if not workers or workers < 2 or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    import torch
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:   # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def new_run_id() -> str:
     import uuid
 
@@ -73,10 +94,11 @@ def new_run_id() -> str:
 
 class Runner:
     def __init__(self, options: Options, progress_factory=None, run_id: str | None = None,
-                 worker: str | None = None):
+                 worker: str | None = None, workers: int | None = None):
         self.options = options
         self.run_id = run_id or new_run_id()   # shared by every xdist worker of one pytest run
         self.worker = worker                   # "gw0", ... under pytest-xdist, else None
+        self.workers = workers                 # how many xdist workers this run has (None: not under xdist)
         self.store = Store(options.out)
         self.out = self.store.out
         self.results: list[ClaimResult] = []
@@ -156,6 +178,8 @@ class Runner:
             from bnbench.engine.train import resolve_device
 
             self._device = resolve_device(self.options.device)
+            if self._device.type == "cpu":
+                share_cpu_threads(self.workers)
             # Several GPUs and several xdist workers: worker gwK takes GPU K mod n.
             if (self._device.type == "cuda" and self.options.device in ("auto", "cuda") and self.worker
                     and torch.cuda.device_count() > 1):
