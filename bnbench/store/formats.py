@@ -17,7 +17,7 @@ from bnbench.numbers import finite_or_none, nan_if_none
 from bnbench.verdicts.evaluate import ClaimResult
 from bnbench.verdicts.stats import Verdict
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2          # 2: long per-step series may be stored packed (``pack_series``); 1 is still read
 SUMMARY_VERSION = 1
 SHARD_VERSION = 1
 
@@ -79,11 +79,57 @@ def _version(data: Any, source: str, kind: str, known: int) -> None:
 
 # -- run records ----------------------------------------------------------------------------------------------------
 
+PACK_ABOVE = 2000            # per-step series longer than this are stored packed
+MAX_SERIES = 50_000_000      # values in one per-step series: far beyond 100 epochs x 1,563 steps
+
+
+def pack_series(xs: list) -> dict:
+    """A per-step series as little-endian float32 in base64 (None and NaN as NaN). The losses are float32 on the
+    device, so nothing is lost, and a study-scale record (78,125 steps) shrinks from ~1.5 MB of JSON decimals to
+    ~0.4 MB that reads back about 10x faster."""
+    import base64
+
+    import numpy as np
+
+    a = np.asarray([math.nan if x is None else x for x in xs], dtype="<f4")
+    return {"float32_base64": base64.b64encode(a.tobytes()).decode("ascii"), "n": len(xs)}
+
+
+def _series(x: Any, source: str, what: str, none_for_nan: bool = False) -> list:
+    """A per-step series as stored: a list of numbers (null = NaN), or packed (``pack_series``)."""
+    if isinstance(x, list):
+        if not none_for_nan:
+            return _numbers(x, source, what)
+        _require(all(_is_num(v) for v in x), source, f"{what} is not numbers")
+        return list(x)
+    _require(isinstance(x, dict) and set(x) == {"float32_base64", "n"} and _whole(x["n"]) and x["n"] <= MAX_SERIES
+             and isinstance(x["float32_base64"], str) and len(x["float32_base64"]) == 4 * math.ceil(4 * x["n"] / 3),
+             source, f"{what} is neither a list of numbers nor a packed float32 series of its stated length")
+    import base64
+    import binascii
+
+    import numpy as np
+
+    try:
+        raw = base64.b64decode(x["float32_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise FormatError(f"{source}: {what} is not valid base64") from None
+    _require(len(raw) == 4 * x["n"], source, f"{what} does not hold the {x['n']} values it states")
+    values = np.frombuffer(raw, dtype="<f4").astype(float)
+    _require(not np.isinf(values).any(), source, f"{what} holds an infinite value")
+    out = values.tolist()
+    return [None if v != v else v for v in out] if none_for_nan else out
+
+
 def record_to_json(record: RunRecord, **context: Any) -> dict:
     """A run record as stored: its fields, the derived numbers a human reader wants (ignored on load), and the
-    context the runner adds (experiment id, profile, provenance of every setting, the study's accuracy reading)."""
+    context the runner adds (experiment id, profile, provenance of every setting, the study's accuracy reading).
+    Per-step series longer than ``PACK_ABOVE`` are packed (``pack_series``)."""
     d = dataclasses.asdict(record)
-    d["schema_version"] = RECORD_VERSION
+    d["schema_version"] = 1     # what every bnbench reads; 2 only where a series is packed
+    for key in ("step_loss", "step_grad_change"):
+        if len(d[key]) > PACK_ABOVE:
+            d[key], d["schema_version"] = pack_series(d[key]), RECORD_VERSION
     d["summary"] = {
         "final_test_acc": finite_or_none(record.final_test_acc),
         "final_test_loss": finite_or_none(record.final_test_loss),
@@ -131,10 +177,10 @@ def record_from_json(d: Any, source: str = "run record") -> RunRecord:
              "probe_seconds is not a time >= 0")
     names = {f.name for f in dataclasses.fields(RunRecord)}
     fields = {k: v for k, v in d.items() if k in names}
-    fields["step_loss"] = _numbers(d.get("step_loss", []), source, "step_loss")
+    fields["step_loss"] = _series(d.get("step_loss", []), source, "step_loss")
     # None in step_grad_change means "no difference at this step" (an epoch's first), not a missing number.
-    grad = d.get("step_grad_change", [])
-    _require(isinstance(grad, list) and all(_is_num(x) for x in grad), source, "step_grad_change is not numbers")
+    fields["step_grad_change"] = _series(d.get("step_grad_change", []), source, "step_grad_change",
+                                         none_for_nan=True)
     fields["env"] = d.get("env") if isinstance(d.get("env"), dict) else {}
     try:
         return RunRecord(**fields)
