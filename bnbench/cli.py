@@ -1,19 +1,22 @@
 """The ``bnbench`` command: models and their structure tables, the claims, and a past run's summary.
 
-    bnbench models [PATTERN]                 registered models with parameter counts (wildcards: 'VGG*')
+    bnbench models [PATTERN]                 registered models with parameter counts
     bnbench structure MODEL [ARG=VALUE ...]  layer / output shape / parameters table, e.g. MyNet hidden=500
-    bnbench claims                           every claim: id, the study's sentence, comparison and margin
+    bnbench claims [PATTERN]                 the claims: id, the study's sentence, comparison and margin
     bnbench summary DIR [DIR ...]            the claims table of finished runs (DIR/summary.json)
     bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
     bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
     bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
     bnbench power [--sd X] [--kind KIND]     how often the verdict rule decides, by seed count (simulated)
 
+PATTERN is a name, a wildcard or a prefix, in any case; when nothing matches, the closest names are offered.
 Errors a user can fix print one line and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
+import fnmatch
 import sys
 
 from bnbench.outputs.compare import DEFAULT_MAX_SLOWDOWN
@@ -44,13 +47,24 @@ def _model_args(pairs: list[str]) -> dict:
     return args
 
 
+def _matching(names, pattern: str, what: str) -> list[str]:
+    """``names`` that ``pattern`` picks as a user types it, in any case: the name itself, else a wildcard ('vgg*'),
+    else a prefix ('1.1': every 1.1 claim). None is an error offering the closest names, else every name."""
+    lower = {n.lower(): n for n in names}
+    want = pattern.lower()
+    for glob in (want, want + "*"):
+        chosen = [n for low, n in lower.items() if fnmatch.fnmatchcase(low, glob)]
+        if chosen:
+            return chosen
+    close = [lower[c] for c in difflib.get_close_matches(want, lower, n=3, cutoff=0.6)]
+    raise BnbenchError(f"no {what} matches {pattern!r}; "
+                       + (f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(names)}"))
+
+
 def cmd_models(ns) -> None:
     from bnbench.engine.models import count_parameters, create_model, list_models
 
-    names = list_models(ns.pattern)
-    if not names:
-        raise BnbenchError(f"no model matches {ns.pattern!r}; known: {', '.join(list_models())}")
-    for name in names:
+    for name in _matching(list_models(), ns.pattern, "model"):
         print(f"{name:18s} {count_parameters(create_model(name)):>12,d} parameters")
 
 
@@ -62,14 +76,9 @@ def cmd_structure(ns) -> None:
 
 
 def cmd_claims(ns) -> None:
-    import fnmatch
-
     from bnbench.study.catalog import CLAIMS
 
-    chosen = [c for c in CLAIMS.values() if fnmatch.fnmatchcase(c.id, ns.pattern)]
-    if not chosen:
-        raise BnbenchError(f"no claim matches {ns.pattern!r}; known: {', '.join(CLAIMS)}")
-    for c in chosen:
+    for c in (CLAIMS[i] for i in _matching(list(CLAIMS), ns.pattern, "claim")):
         print(f"{c.id}\n    {c.sentence}\n    {c.metric.name}: {c.kind}, margin {c.margin:g} ({c.margin_reason})")
 
 
@@ -79,12 +88,7 @@ def cmd_experiments(ns) -> None:
     from bnbench.study.catalog import EXPERIMENTS
     from bnbench.study.experiments import _setting_value
 
-    import fnmatch
-
-    chosen = [e for e in EXPERIMENTS.values() if fnmatch.fnmatchcase(e.id, ns.pattern)]
-    if not chosen:
-        raise BnbenchError(f"no experiment matches {ns.pattern!r}; known: {', '.join(EXPERIMENTS)}")
-    for e in chosen:
+    for e in (EXPERIMENTS[i] for i in _matching(list(EXPERIMENTS), ns.pattern, "experiment")):
         print(f"{e.id}  ({e.label}; accuracy the study reports: {e.reported_as}"
               + (f"; documented row {e.documented}" if e.documented else "") + ")")
         for key, source in e.provenance.items():
@@ -224,17 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"bnbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list models with parameter counts")
-    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("pattern", nargs="?", default="*", help="model name, wildcard or prefix, any case, e.g. 'vgg*'")
     p.set_defaults(fn=cmd_models)
     p = sub.add_parser("structure", help="print a model's structure table")
     p.add_argument("model")
     p.add_argument("args", nargs="*", metavar="ARG=VALUE")
     p.set_defaults(fn=cmd_structure)
     p = sub.add_parser("claims", help="list the study's claims")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard on claim ids, e.g. '2.*'")
+    p.add_argument("pattern", nargs="?", default="*", help="claim id, wildcard or prefix, any case, e.g. '2.2'")
     p.set_defaults(fn=cmd_claims)
     p = sub.add_parser("experiments", help="list the experiments, every setting with where it comes from")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard on experiment ids, e.g. '1.1/*'")
+    p.add_argument("pattern", nargs="?", default="*", help="experiment id, wildcard or prefix, any case, e.g. '1.1'")
     p.set_defaults(fn=cmd_experiments)
     p = sub.add_parser("summary", help="reprint the claims table of finished runs")
     p.add_argument("dirs", nargs="+", metavar="DIR")

@@ -9,7 +9,9 @@ Profiles are chosen with markers: plain ``pytest benchmarks`` runs the ``smoke``
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
+import re
 import signal
 import sys
 import threading
@@ -102,8 +104,9 @@ def pytest_configure(config):
 # A batch scheduler's kill, a closed terminal or `timeout` send SIGTERM / SIGHUP, whose default action ends the
 # process at once: no summary.json, records merely kept. Raised as KeyboardInterrupt instead, they take pytest's
 # Ctrl-C path: finished records kept, summary.json written marked partial, exit status 2. A signal that arrives
-# while the summary is being written is held until it is written (a second one ends the process at once). Only
-# handlers still at their default are replaced: an ignored SIGHUP (nohup) stays ignored.
+# while the summary is being written is held until it is written (a second one ends the process at once), then
+# ends the run the same way (``_SignalState.end_held``). Only handlers still at their default are replaced: an
+# ignored SIGHUP (nohup) stays ignored.
 _SIGNALS = pytest.StashKey()
 _CAUGHT = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -120,6 +123,20 @@ class _SignalState:
             signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
             return
         raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def end_held(self, session, bn) -> None:
+        """A signal held while the summary was written still ends the run as an interruption: summary.json marked
+        partial, exit status 2, as after Ctrl-C (dropped, it would leave a complete-looking run with status 0)."""
+        if self.held is None:
+            return
+        bn.say(f"bnbench: {signal.Signals(self.held).name} arrived while summary.json was written; the run counts "
+               "as interrupted")
+        if bn.summary_path is not None:
+            try:
+                bn.store.mark_partial()
+            except (BnbenchError, OSError) as exc:
+                bn.finish_error = str(exc)
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
 def _install_signal_handlers() -> _SignalState:
@@ -215,6 +232,33 @@ def pytest_collection_modifyitems(config, items):
             items[:] = keep
 
 
+_DESELECTED_OWN = pytest.StashKey()
+
+
+def pytest_deselected(items):
+    """Remembers that some of bnbench's items were deselected, for ``_marker_hint``."""
+    if any(own(i) for i in items):
+        items[0].config.stash[_DESELECTED_OWN] = True
+
+
+def _marker_hint(session) -> str | None:
+    """``-m quik`` (a marker nobody registered) deselects every benchmark and pytest exits 5 without a word: one
+    line naming bnbench's markers, only when the expression names an unknown marker and none of bnbench's items,
+    which were collected, is left (another project's items and markers are its own)."""
+    config = session.config
+    expr = config.option.markexpr
+    if not expr or not config.stash.get(_DESELECTED_OWN, False) or any(own(i) for i in session.items):
+        return None
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    known |= {m.name for i in session.items for m in i.iter_markers()} | {"and", "or", "not"}
+    unknown = [word for word in re.findall(r"[A-Za-z_]\w*", expr) if word not in known]
+    if not unknown:
+        return None
+    close = difflib.get_close_matches(unknown[0], MARKERS, n=1)
+    return (f"bnbench: -m {expr!r} selects none of bnbench's benchmarks: no marker is named {unknown[0]!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "") + f"; bnbench's markers: {', '.join(MARKERS)}")
+
+
 def _profiles(config) -> list[str]:
     expr = config.option.markexpr or ""
     return [p for p in PROFILE_MARKERS if p in expr] or (["smoke"] if not expr else [])
@@ -254,6 +298,9 @@ def pytest_report_header(config):
     profiles = _profiles(config)
     lines = [plain(f"bnbench: device {o.device}, profile {'/'.join(profiles) or '(by -m)'}, data {data}, "
                    f"out {bn.out}")]
+    if "smoke" in profiles and o.seeds and o.seeds > 1:
+        lines.append("bnbench: smoke verdicts stay inconclusive with any number of seeds; -m quick (or -m full) "
+                     "decides the claims")
     for name in profiles:
         if name != "smoke":
             found = _estimate(bn, name)
@@ -278,8 +325,12 @@ def _announce_full_on_cpu(session, bn) -> None:
 
 
 def pytest_collection_finish(session):
-    """Reject bad input before any training starts: an unwritable output folder, missing or corrupt data."""
+    """Reject bad input before any training starts: an unwritable output folder, missing or corrupt data, said
+    above pytest's closing line. A mistyped -m gets its hint here too."""
     config = session.config
+    hint = _marker_hint(session)
+    if hint:
+        _say(config, hint)
     if config.option.collectonly:
         return
     needs = {name for item in session.items for name in getattr(item, "fixturenames", ())}
@@ -298,7 +349,15 @@ def pytest_collection_finish(session):
         if bn.remote and needs & {"train_experiment", "check_claim"} and bn.worker is None:
             _prefetch(session, bn)
     except BnbenchError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        tr = config.pluginmanager.getplugin("terminalreporter")
+        if tr is None or hasattr(config, "workerinput"):
+            raise pytest.UsageError(str(exc)) from None
+        # Said now, on pytest's own stream: pytest prints a UsageError after its final "no tests ran" line, where
+        # it reads like a footnote to a success. The UsageError without a message keeps exit status 4.
+        from bnbench.text import plain
+
+        tr.write_line(f"ERROR: {plain(exc)}", red=True)
+        raise pytest.UsageError() from None
 
 
 def _prefetch(session, bn) -> None:
@@ -495,6 +554,8 @@ def pytest_sessionfinish(session, exitstatus):
             getattr(session.config, "workeroutput", {})["bnbench_error"] = f"worker {bn.worker}: {exc}"
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if state is not None and not interrupted:
+        state.end_held(session, bn)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -39,6 +39,10 @@ class Options:
     def __post_init__(self):
         from bnbench.engine.device import parse_device
 
+        if not self.out:   # Path("") is the current folder: results (and the cleanup) would land in a working tree
+            raise ConfigError("--bnbench-out is empty; give a folder for the results, e.g. --bnbench-out "
+                              "bnbench-results")
+
         parse_device(self.device, what="--bnbench-device")
         from bnbench.executors import EXECUTORS
 
@@ -137,15 +141,15 @@ class Runner:
         """Before any training: the output folder is writable, and this run holds it (``store.files.
         acquire_run_lock``): a second pytest process on the same folder is refused with one line naming the
         holder's pid, while the xdist workers of one run share it. The process that finds the folder free removes
-        the temporary files a killed run left there."""
-        from bnbench.store.files import acquire_run_lock, remove_orphans
+        the temporary files a killed run left there (only bnbench's own, in the folders it writes)."""
+        from bnbench.store.files import acquire_run_lock
 
         self.check_out_dir()
         if not self._claimed:
             self._run_lock, first = acquire_run_lock(self.out, self.run_id, shared=self.worker is not None)
             self._claimed = True
             if first:
-                remove_orphans(self.out)
+                self.store.remove_orphans()
 
     def release_out_dir(self) -> None:
         from bnbench.store.files import release_run_lock
@@ -154,9 +158,14 @@ class Runner:
         self._run_lock, self._claimed = None, False
 
     def check_out_dir(self) -> None:
+        """The output folder is made (the one every later write checks it still is: ``store.files.
+        check_output_folder``) and takes a file, named like bnbench's temporary files so that the sweep finds it."""
+        from bnbench.store.files import TMP_PREFIX, check_output_folder
+
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.out, prefix=".write-test-"):
+            check_output_folder(self.out)
+            with tempfile.NamedTemporaryFile(dir=self.out, prefix=f"{TMP_PREFIX}write-test.", suffix=".tmp"):
                 pass
         except OSError as exc:
             raise ConfigError(f"--bnbench-out {self.out}: cannot write there ({exc.strerror or exc}); "

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from bnbench.errors import BnbenchError, ConfigError
 from bnbench.engine.models import create_model
 from bnbench.study.profiles import get_profile
 from bnbench.engine.record import RunRecord
-from bnbench.store.formats import record_from_json
+from bnbench.store.formats import RECORD_VERSION, record_from_json
 from bnbench.runner import Options, parse_int_option
 from bnbench.store.files import safe_name, write_json_atomic
 from bnbench.engine.train import resolve_device, train
@@ -133,6 +134,7 @@ BAD_SETTINGS = {
     "--bnbench-epochs abc": (lambda: parse_int_option("--bnbench-epochs", "abc"), "--bnbench-epochs"),
     "--bnbench-subset 9999": (lambda: Options(subset=9999), "--bnbench-subset"),
     "--bnbench-device tpu": (lambda: Options(device="tpu"), "--bnbench-device"),
+    '--bnbench-out ""': (lambda: Options(out=""), "--bnbench-out"),
     "a GPU this machine lacks": (lambda: resolve_device("cuda:99"), "cuda"),
     "batch of one through BatchNorm": (lambda: train(TrainConfig(model="ResNet", batch_size=1, max_steps=1,
                                                                  train_per_class=1, test_per_class=1), SYNTHETIC),
@@ -309,7 +311,9 @@ def _every_write_goes_through_the_store():
     assert set(dumps) == set(replaces) == {"bnbench/store/files.py"}, (dumps, replaces)
     pickling = [_where(p) for name in ("dump", "dumps", "save") for p, n in _calls(name)
                 if _receiver(n) in ("pickle", "torch", "np", "numpy", "joblib")]
-    assert not pickling, pickling
+    # one exception: a mid-run checkpoint is torch state (torch.save into memory; the store writes the bytes),
+    # read back only with weights_only=True (the rule above)
+    assert pickling == ["bnbench/engine/checkpoint.py"], pickling
     opened = [(_where(p), ast.unparse(n)) for p, n in _calls("open") if isinstance(n.func, ast.Name)]
     assert not opened, opened                                     # the builtin open(): none at all
     creating = [_where(p) for p, n in _calls("open") if _receiver(n) == "os" and "O_CREAT" in ast.unparse(n)]
@@ -472,7 +476,7 @@ HOSTILE_RECORDS = {  # case: (damage the stored record, a word the warning must 
     "an epoch time of null": (_damage_record(lambda d: d["epochs"][0].update(train_time_s=None)), "train_time_s"),
     "an accuracy of 40": (_damage_record(lambda d: d["epochs"][0].update(test_acc=40)), "test_acc"),
     "a probe with text": (_damage_record(lambda d: d.update(probes=[{"step": 0, "beta": "x"}])), "probe"),
-    "a newer schema": (_damage_record(lambda d: d.update(schema_version=2)), "upgrade"),
+    "a newer schema": (_damage_record(lambda d: d.update(schema_version=RECORD_VERSION + 1)), "upgrade"),
 }
 
 
@@ -675,7 +679,8 @@ def test_the_zero_stride_batch_is_a_real_attack():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Writes stay inside the output folder: links planted there are replaced or refused, never followed.
+# Writes stay inside the output folder: links planted there are replaced or refused, never followed; what is not a
+# regular file is never replaced; the folder itself is re-checked on every write; the cleanup takes only bnbench's own.
 
 def _finishing_runner(out: Path):
     """A runner with one finished record of a documented experiment: finish() writes summary.json, the
@@ -828,16 +833,110 @@ def _orphans_cleaned_links_not_walked(tmp_path):
     from bnbench.runner import Runner
 
     outside = _outside(tmp_path)
-    (outside / ".r.json.abcd1234.tmp").write_text("not ours")
+    (outside / ".bnbench-r.json.abcd1234.tmp").write_text("not ours")
     out = tmp_path / "out"
     (out / "records" / "x").mkdir(parents=True)
-    (out / "records" / "x" / ".r.json.k3j2h1g0.tmp").write_text("{half")     # a killed run's leftovers
-    (out / ".summary.json.zz99yy88.tmp").write_text("{")
+    (out / "records" / "x" / ".bnbench-r.json.k3j2h1g0.tmp").write_text("{half")     # a killed run's leftovers
+    (out / ".bnbench-summary.json.zz99yy88.tmp").write_text("{")
     (out / "records" / "linked").symlink_to(outside, target_is_directory=True)
     runner = Runner(Options(out=str(out), device="cpu"))
     runner.claim_out_dir()
     runner.release_out_dir()
-    assert not list(out.rglob("*.tmp")) and (outside / ".r.json.abcd1234.tmp").exists()
+    assert not list(out.rglob("*.tmp")) and (outside / ".bnbench-r.json.abcd1234.tmp").exists()
+
+
+def _users_temporary_files_survive_the_sweep(tmp_path):
+    """Only bnbench's own temporary names, only in the folders it writes: what looks like one elsewhere stays."""
+    from bnbench.runner import Runner
+
+    out = tmp_path / "out"
+    theirs = [out / "docs" / ".thesis.v2.tmp", out / ".notes.abc123.tmp", out / "records" / ".r.json.abcd1234.tmp",
+              out / "docs" / ".bnbench-x.abcdefgh.tmp",                 # bnbench's pattern, not in its folders
+              out / "records" / "x" / "deeper" / ".bnbench-r.json.k3j2h1g0.tmp"]
+    for path in theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    ours = out / "plots" / ".bnbench-documented.png.zz99yy88.tmp"
+    ours.parent.mkdir()
+    ours.write_text("half")
+    runner = Runner(Options(out=str(out), device="cpu"))
+    runner.claim_out_dir()
+    runner.release_out_dir()
+    assert not ours.exists() and all(p.read_text() == "mine" for p in theirs)
+
+
+def _not_a_regular_file(make, kind: str, write):
+    """Something not a regular file at a target (made by ``make(path)``): refused in one line, left as it was.
+    ``write(store, None)`` names the target, ``write(store, path)`` writes it as bnbench does."""
+    def case(tmp_path):
+        from bnbench.store import Store
+
+        store = Store(tmp_path / "out")
+        path = write(store, None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            make(path)
+        except PermissionError:
+            pytest.skip("making a device node needs CAP_MKNOD")
+        mode = os.lstat(path).st_mode
+        with pytest.raises(BnbenchError) as err:
+            write(store, path)
+        one_line(err.value, str(path), kind)
+        assert os.lstat(path).st_mode == mode and not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    return case
+
+
+def _summary_target(store, path):
+    from bnbench.store import Summary
+
+    return store.summary_path if path is None else store.write_summary(Summary(path=""))
+
+
+def _record_target(store, path):
+    rec = _good_record()
+    return (store.record_path("1.1/hidden-500", "quick", 0, rec.config_hash) if path is None
+            else store.save_record(rec, "1.1/hidden-500", "quick", 0))
+
+
+def _figure_target(store, path):
+    from bnbench.outputs.plots import plot_documented
+
+    return (store.plot_path("documented") if path is None
+            else plot_documented(path, [{"label": "x", "study": 0.7, "measured": [0.69]}]))
+
+
+def _structure_target(store, path):
+    target = store.out / "structures" / "1.1_base-nll.txt"
+    return target if path is None else store.write_text(target, "layer  shape  parameters")
+
+
+def _report_target(store, path):
+    from bnbench.outputs.report import write_report
+
+    return store.out / "null" if path is None else write_report(_run_dir(store.out.parent / "run"), path)
+
+
+def _output_folder_replaced(write, by_a_link: bool = True):
+    """The output folder moved away mid-run and a link to elsewhere (or another folder) put in its place: the next
+    write is refused in one line naming the folder, and nothing lands outside. ``write(store, path)`` as above:
+    its target is computed (and its folder made) before the swap, as a run computes a figure's path first."""
+    def case(tmp_path):
+        from bnbench.store import Store
+
+        outside = _outside(tmp_path)
+        store = Store(tmp_path / "out")
+        path = store.writable(write(store, None))
+        store.out.rename(tmp_path / "moved")
+        if by_a_link:
+            store.out.symlink_to(outside, target_is_directory=True)
+        else:
+            store.out.mkdir()
+        with pytest.raises(BnbenchError) as err:
+            write(store, path)
+        one_line(err.value, str(store.out), "symbolic link" if by_a_link else "replaced")
+        _untouched(outside)
+        assert by_a_link or not any(store.out.iterdir())
+    return case
 
 
 OUTPUT_WRITES = {
@@ -859,6 +958,19 @@ OUTPUT_WRITES = {
     "resume through a linked records/": _resume_through_a_linked_records_folder,
     "the report through linked records/ and plots/": _report_through_linked_folders,
     "a killed run's temporary files (and a linked folder)": _orphans_cleaned_links_not_walked,
+    "a user's temporary-looking files under the output folder": _users_temporary_files_survive_the_sweep,
+    "a FIFO at summary.json": _not_a_regular_file(os.mkfifo, "a FIFO", _summary_target),
+    "a folder at a record": _not_a_regular_file(os.mkdir, "a folder", _record_target),
+    "a socket at a figure": _not_a_regular_file(lambda p: os.mknod(p, 0o600 | stat.S_IFSOCK),
+                                                "a socket", _figure_target),
+    "a device node as report -o": _not_a_regular_file(
+        lambda p: os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3)), "a character device",
+        _report_target),
+    "the output folder replaced by a link: a record": _output_folder_replaced(_record_target),
+    "the output folder replaced by a link: a figure": _output_folder_replaced(_figure_target),
+    "the output folder replaced by a link: a structure table": _output_folder_replaced(_structure_target),
+    "the output folder replaced by another folder: summary.json": _output_folder_replaced(_summary_target,
+                                                                                        by_a_link=False),
 }
 
 
@@ -953,6 +1065,21 @@ def _pytest(where: Path, bench: str, out: Path) -> subprocess.Popen:
                             env={**os.environ, "XDG_CACHE_HOME": str(where / "cache")})
 
 
+SIGNALLED_WHILE_FINISHING = TRAIN_BENCH + textwrap.dedent('''
+    import os
+    import signal
+    from bnbench.store import Store
+
+    _write_summary = Store.write_summary
+
+    def _signalled(self, *args, **kwargs):      # SIGTERM arrives while summary.json is being written
+        os.kill(os.getpid(), signal.SIGTERM)
+        return _write_summary(self, *args, **kwargs)
+
+    Store.write_summary = _signalled
+''')
+
+
 def _wait_for(proc: subprocess.Popen, path: Path, seconds: float = 120) -> None:
     import time
 
@@ -1010,6 +1137,20 @@ def _end_of_run_write_fails(tmp_path):
     _untouched(outside)
 
 
+def _sigterm_while_the_summary_is_written(tmp_path):
+    proc = _pytest(tmp_path / "run", SIGNALLED_WHILE_FINISHING, tmp_path / "out")
+    try:
+        output = proc.communicate(timeout=180)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, output                    # held until the summary was written, then not dropped
+    assert "SIGTERM arrived while summary.json was written" in output, output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["partial"] is True and summary["trained_runs"] == 1
+
+
 def test_the_run_lock_is_shared_by_one_runs_workers_and_refuses_anyone_else(tmp_path):
     """Locks are per open file, so one process can play every part: a plain run holds the folder alone; the
     xdist workers of one run share it; a worker of another run, or a plain run, is refused naming the holder."""
@@ -1035,7 +1176,8 @@ def test_the_run_lock_is_shared_by_one_runs_workers_and_refuses_anyone_else(tmp_
 
 PROCESS_FAULTS = {"SIGTERM midway": _interrupted_by(signal.SIGTERM),
                   "SIGHUP midway, with a second pytest on the folder refused": _sighup_and_a_second_run_refused,
-                  "a write failing at the end of the run": _end_of_run_write_fails}
+                  "a write failing at the end of the run": _end_of_run_write_fails,
+                  "SIGTERM while summary.json is written": _sigterm_while_the_summary_is_written}
 
 
 @pytest.mark.parametrize("case", PROCESS_FAULTS)
@@ -1048,4 +1190,4 @@ def test_catalog_size():
     inputs = len(BAD_DATA) + len(BAD_SETTINGS) + len(HOSTILE_FOLDERS) + len(HOSTILE_RECORDS) + len(HOSTILE_TEXT) \
         + len(HOSTILE_BATCHES) + len(COMPARE_GATES)
     faults = len(FAULTS) + len(OUTPUT_WRITES) + len(PROCESS_FAULTS) + 2   # + Ctrl-C and SIGKILL (test_records.py)
-    assert (inputs, faults, len(FILES)) == (111, 24, 4), (inputs, faults, len(FILES))
+    assert (inputs, faults, len(FILES)) == (112, 34, 4), (inputs, faults, len(FILES))

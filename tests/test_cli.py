@@ -81,6 +81,21 @@ def test_report_is_one_self_contained_escaped_file(tmp_path):
     assert "src=\"http" not in page and "href=\"http" not in page     # nothing loaded from elsewhere
 
 
+def test_report_takes_relative_and_linked_paths(tmp_path, monkeypatch, capsys):
+    """The README's own `bnbench report bnbench-results`, run from the folder's parent: the output folder's check
+    compares resolved paths, so a relative DIR or -o, or one through a link, is inside it."""
+    _summary(tmp_path / "bnbench-results", [0.70, 0.71], [0.66, 0.67])
+    (tmp_path / "link").symlink_to(tmp_path / "bnbench-results")
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "bnbench-results"]) == 0
+    assert (tmp_path / "bnbench-results" / "report.html").is_file()
+    assert main(["report", "bnbench-results", "-o", "pages/r.html"]) == 0
+    assert main(["report", "link", "-o", "link/again.html"]) == 0
+    assert (tmp_path / "pages" / "r.html").is_file() and (tmp_path / "bnbench-results" / "again.html").is_file()
+    assert main(["report", "bnbench-results", "-o", "pages"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
 def test_report_opens_in_a_headless_browser(tmp_path):
     """What a user sees: Chromium renders the report with its table and image. Skipped where no Chromium is
     installed (`apt-get install chromium`)."""

@@ -225,3 +225,38 @@ def test_a_claim_that_could_not_be_compared_says_so_on_its_figure(tmp_path, monk
     seen.clear()
     plots.draw(figure, tmp_path / "b.png")              # the note is the call's, not left behind for the next one
     assert not any("NOT COMPARABLE" in s for s in seen) and (tmp_path / "b.png").stat().st_size > 0
+
+
+LONG_NOTE = ("NOT COMPARABLE at this scale, no verdict: the smoke profile trains 40 steps per learning rate, while "
+             "the study's band spans 20 epochs of 391 steps; a band over so few steps says nothing about its width")
+
+
+def _longest_blank_rows(img) -> int:
+    longest = run = 0
+    for blank in np.all(img[..., :3] > 0.99, axis=(1, 2)):
+        run = run + 1 if blank else 0
+        longest = max(longest, run)
+    return longest
+
+
+@pytest.mark.parametrize("kind", ["band", "landscape", "probe", "curves"])
+def test_a_long_note_sits_above_the_figure_whole_and_without_blank_space(tmp_path, kind):
+    """The note across a figure that could not be compared: wrapped to the figure's width, every line inside the
+    image, and no band of blank rows (matplotlib's wrap=True left 540-900 px blank above it)."""
+    from bnbench.verdicts.metrics import Figure
+
+    steps = np.arange(40)
+    band = {"steps": steps, "min_curve": 2.3 - 0.01 * steps, "max_curve": 2.4 - 0.01 * steps,
+            "min": 2.3 - 0.01 * steps, "max": 2.4 - 0.01 * steps, "values": 2.35 - 0.01 * steps}
+    data = {"band": {"bands": {"VGG_A": band}, "log": True, "study": None, "quantity": "loss"},
+            "landscape": {"series": {"VGG_A": band}},
+            "probe": {"series": {"VGG_A": band}, "ylabel": "beta", "title": "2.3"},
+            "curves": {"title": "2.1", "sides": {"a": [_record(0)], "b": [_record(1)]}}}[kind]
+    plain = mpimg.imread(plots.draw(Figure(kind, data), tmp_path / "plain.png"))
+    img = mpimg.imread(plots.draw(Figure(kind, data), tmp_path / "noted.png", note=LONG_NOTE))
+    assert _longest_blank_rows(img) < 0.08 * img.shape[0]
+    assert img.shape[1] <= plain.shape[1] + 2                       # wrapped within the figure's width
+    red = (img[..., 0] > 0.7) & (img[..., 1] < 0.35) & (img[..., 2] < 0.35)   # the note's tab:red
+    rows, cols = np.flatnonzero(red.any(axis=1)), np.flatnonzero(red.any(axis=0))
+    assert rows.size and rows.min() > 0 and cols.min() > 0 and cols.max() < img.shape[1] - 1   # not cut off
+    assert rows.max() - rows.min() > 25                             # the note wrapped to two lines

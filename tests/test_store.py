@@ -129,7 +129,7 @@ def test_a_write_replaces_a_planted_link_instead_of_following_it(tmp_path):
 
 def test_orphaned_temporary_files_are_cleaned(tmp_path):
     write_json_atomic(tmp_path / "a.json", {"x": 1})
-    (tmp_path / ".a.json.abc123.tmp").write_text("{half")
+    (tmp_path / ".bnbench-a.json.abc123_z.tmp").write_text("{half")
     assert remove_orphans(tmp_path) == 1 and (tmp_path / "a.json").exists()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -88,6 +89,19 @@ def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) 
 _STAMP: contextvars.ContextVar[str | None] = contextvars.ContextVar("bnbench_figure_note", default=None)
 
 
+def _stamp(fig, note: str) -> None:
+    """``note`` in red across the top of the figure, above everything, wrapped to the figure's width by measuring
+    the text. Not matplotlib's ``wrap=True``: at the figure's edge it wraps to one word a line when
+    ``bbox_inches="tight"`` measures the figure and to full lines when drawing, which left 540-900 px blank above
+    the note."""
+    text = fig.text(0.5, 1.0, note, ha="center", va="bottom", color="tab:red", fontsize=11, fontweight="bold")
+    renderer = fig.canvas.get_renderer()
+    width = len(note)
+    while width > 20 and text.get_window_extent(renderer).width > 0.96 * fig.bbox.width:
+        width -= 4
+        text.set_text(textwrap.fill(note, width))
+
+
 def _save(fig, path) -> Path:
     """The figure as a PNG at ``path``: drawn into memory, then written atomically (``store.files``: a temporary
     file in the folder, renamed over the target), so a link planted at ``path`` is replaced, never written
@@ -100,8 +114,7 @@ def _save(fig, path) -> Path:
     buf = io.BytesIO()
     try:
         if _STAMP.get():   # a verdict that could not be reached: said on the figure, not only in the table
-            fig.text(0.5, 1.0, _STAMP.get(), ha="center", va="bottom", color="tab:red", fontsize=11, wrap=True,
-                     fontweight="bold")
+            _stamp(fig, _STAMP.get())
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     finally:
         plt.close(fig)

@@ -150,10 +150,17 @@ def render(run_dir: str | Path) -> str:
 
 
 def write_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    """Writes the report and returns its absolute path. The target is rebuilt from its folder's ``Store.out``
+    (resolved): the store checks that a path lies inside its folder, so a path as typed (relative, or through a
+    link such as macOS's /tmp) would be refused as outside it."""
     text = render(run_dir)
-    target = Path(output) if output else Path(load_summary(run_dir).path).parent / "report.html"
+    given = Path(output) if output else Path(load_summary(run_dir).path).parent / "report.html"
+    if given.name in ("", ".", "..") or given.is_dir():
+        raise BnbenchError(f"{given} is a folder; -o takes a file name, e.g. {given / 'report.html'}")
+    store = Store(given.parent)
+    target = store.out / given.name
     try:
-        Store(target.parent).write_text(target, text)
+        store.write_text(target, text)
     except OSError as exc:
         raise BnbenchError(f"cannot write the report to {target} ({exc.strerror or exc}); use -o FILE") from None
     return target

@@ -11,10 +11,12 @@
 Everything read back is treated as untrusted: regular files only, bounded in size and depth, types checked
 (``formats``), and a record's configuration hash recomputed from its stored configuration. Every path is computed
 here from ids (never read from a file), and every folder below the output folder is checked to be a real folder,
-not a link, before anything is read from or written into it (``files.real_folder``).
+not a link, before anything is read from or written into it (``files.real_folder``); the output folder itself is
+checked on every write to be the folder it was when the Store was made (``files.check_output_folder``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
 from bnbench.store.files import (file_lock, read_json, real_folder, remove_orphans, safe_name,  # noqa: F401
-                                 write_bytes_atomic, write_json_atomic, write_text_atomic)
+                                 watch_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic)
 from bnbench.store.formats import (FormatError, Shard, Summary, record_from_json, record_to_json,  # noqa: F401
                                    shard_from_json, shard_to_json, summary_from_json, summary_to_json,
                                    timing_from_json)
@@ -48,6 +50,23 @@ class Store:
 
     def __init__(self, out: str | Path):
         self.out = Path(out).expanduser().resolve()
+        watch_output_folder(self.out)
+
+    def remove_orphans(self) -> int:
+        """Delete the temporary files a killed run left in the folders bnbench writes (the output folder itself,
+        plots/, structures/, .workers/, records/ and each records/<id>/), nowhere else: a user's own files under
+        the output folder are never touched. Real folders only (no link followed). Returns how many."""
+        folders = [self.out, self.out / "plots", self.out / "structures", self.out / ".workers", self.out / "records"]
+        with contextlib.suppress(OSError):    # records/<id>/: one level down, each checked below like the rest
+            folders += [Path(e.path) for e in os.scandir(folders[-1]) if e.is_dir(follow_symlinks=False)]
+        n = 0
+        for folder in folders:
+            try:
+                real_folder(self.out, folder, create=False)
+            except (FileNotFoundError, BnbenchError):
+                continue                      # missing, or a link: nothing of bnbench's to clean there
+            n += remove_orphans(folder)
+        return n
 
     def writable(self, path: Path) -> Path:
         """``path``, once its folder is checked to be a real folder inside this one (made where missing)."""
@@ -193,6 +212,13 @@ class Store:
     def write_summary(self, summary: Summary, **context: Any) -> Path:
         write_json_atomic(self.writable(self.summary_path), summary_to_json(summary, **context))
         return self.summary_path
+
+    def mark_partial(self) -> None:
+        """summary.json, already written, marked partial: a SIGTERM held while it was written still makes the run
+        an interrupted one."""
+        data = read_json(self.readable(self.summary_path))
+        data["partial"] = True
+        write_json_atomic(self.writable(self.summary_path), data)
 
     def write_text(self, path: Path, text: str) -> Path:
         write_text_atomic(self.writable(path), text)

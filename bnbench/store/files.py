@@ -43,6 +43,55 @@ def no_nan(x: Any) -> Any:
     return x
 
 
+# Output folders in use, each with its (device, inode) when first seen as a folder (None until it is made). A folder
+# replaced after that (by a link, a file or another folder) is refused on every write into it.
+_OUTPUT_FOLDERS: dict[Path, tuple[int, int] | None] = {}
+
+
+def watch_output_folder(root: Path) -> None:
+    """Take ``root`` (resolved: never a link itself) as it is now: every later write into it first checks that it is
+    still this folder (``check_output_folder``)."""
+    try:
+        info = os.lstat(root)
+        _OUTPUT_FOLDERS[root] = (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+    except OSError:
+        _OUTPUT_FOLDERS[root] = None
+
+
+def check_output_folder(root: Path) -> None:
+    """Refuse ``root`` (one watched by ``watch_output_folder``) unless it is still the folder it was: replaced by a
+    link mid-run, it would send every write below it to the link's target. One lstat, no more. A folder not made yet
+    is left to the caller, which makes it; the first check that finds it takes its identity."""
+    if root not in _OUTPUT_FOLDERS:
+        return
+    try:
+        info = os.lstat(root)
+    except FileNotFoundError:
+        if _OUTPUT_FOLDERS[root] is None:
+            return
+        info = None
+    known = _OUTPUT_FOLDERS[root]
+    if info is None or stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        what = "gone" if info is None else _kind(info.st_mode)
+        raise BnbenchError(f"the output folder {root} is {what} now, not the folder this run started with; bnbench "
+                           "does not write there (put the folder back, or choose another --bnbench-out)")
+    if known is None:
+        _OUTPUT_FOLDERS[root] = (info.st_dev, info.st_ino)
+    elif known != (info.st_dev, info.st_ino):
+        raise BnbenchError(f"the output folder {root} was replaced by another folder after this run started; "
+                           "bnbench does not write there (put the folder back, or choose another --bnbench-out)")
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, what in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 def _check_no_link(path: Path) -> None:
     """Refuse to write through a symbolic link: a link planted in a shared output folder would send the write to
     its target. Every folder from the output folder down is checked by the caller's mkdir (real folders only)."""
@@ -55,7 +104,8 @@ def real_folder(root: Path, folder: Path, create: bool = True) -> Path:
     """``folder``, checked to be a real folder inside ``root``: every component from ``root`` (exclusive) down is a
     folder and not a symbolic link, made where missing when ``create``. A link planted anywhere below the output
     folder would send a write (or a read) to its target, so one is refused, naming it. FileNotFoundError when a
-    component is missing and ``create`` is false. ``root`` itself is the user's choice and may be a link."""
+    component is missing and ``create`` is false. ``root`` itself is the user's choice and may be a link, unless
+    it is a watched output folder (``check_output_folder``)."""
     root, folder = Path(root), Path(folder)
     try:
         rel = folder.relative_to(root)
@@ -64,11 +114,13 @@ def real_folder(root: Path, folder: Path, create: bool = True) -> Path:
                            "it") from None
     if any(part in ("..", ".") for part in rel.parts):
         raise BnbenchError(f"{folder}: a path with '..' in it could leave the output folder {root}")
+    check_output_folder(root)
     if create:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BnbenchError(f"cannot make {root}: {exc.strerror or exc}; choose another --bnbench-out") from None
+        check_output_folder(root)   # made just now: its identity is taken here
     current = root
     for part in rel.parts:
         current = current / part
@@ -94,15 +146,23 @@ def real_folder(root: Path, folder: Path, create: bool = True) -> Path:
     return folder
 
 
+TMP_PREFIX = ".bnbench-"   # temporary names: .bnbench-<target name>.<mkstemp's 8 random characters>.tmp
+_TMP_NAME = re.compile(r"^\.bnbench-[A-Za-z0-9._-]+\.[a-z0-9_]{8}\.tmp$")
+
+
 def _write_atomic(path: Path, write, mode: str) -> None:
     """Write through ``write(file)`` to a temporary file in the target's folder, then rename it over the target:
-    a reader never sees half a file, and a link planted at the target is replaced, never followed. OSError
-    (disk full, permission) becomes a one-line BnbenchError; no temporary file is left behind."""
+    a reader never sees half a file, and a link planted at the target is replaced, never followed. Anything else
+    that is not a regular file there (a device, FIFO, socket or folder) is refused, never replaced; so is a write
+    into a watched output folder that was replaced (``check_output_folder``). OSError (disk full, permission)
+    becomes a one-line BnbenchError; no temporary file is left behind."""
     path = Path(path)
+    for folder in path.parents:
+        check_output_folder(folder)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _check_no_link(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise BnbenchError(f"cannot write {path}: {exc.strerror or exc}; choose another --bnbench-out") from None
     try:
@@ -111,6 +171,7 @@ def _write_atomic(path: Path, write, mode: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; results are meant to be shared like any file
+        _check_replaceable(path)
         os.replace(tmp, path)            # replaces a link at ``path`` itself rather than writing to its target
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -120,6 +181,19 @@ def _write_atomic(path: Path, write, mode: str) -> None:
             raise BnbenchError(f"cannot write {path}: {why}; free space or choose another --bnbench-out "
                                "(records written so far are intact)") from None
         raise
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse a target that is there and neither a regular file nor a link: renamed over, a device node (``-o
+    /dev/null``) would become a regular file every other process then writes into; a FIFO or socket would be cut
+    off from its users. Checked just before the rename, to keep the window small."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise BnbenchError(f"{path} is {_kind(mode)}, not a regular file; bnbench does not replace it (remove it, "
+                           "or write somewhere else)")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -204,24 +278,20 @@ def file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-_ORPHAN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")   # ``_write_atomic``'s temporary names: .<name>.<random>.tmp
-
-
 def remove_orphans(folder: Path) -> int:
-    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``); returns how many. Walks
-    real folders only: a link planted in the output folder is never followed (it could lead anywhere)."""
+    """Delete the temporary files a killed run left in ``folder`` itself (``_write_atomic``'s names,
+    ``.bnbench-<name>.<random>.tmp``: regular files only, nothing below it); returns how many. The caller names
+    the folders bnbench owns: anything else, a user's own ``.draft.v2.tmp`` included, is never touched."""
     n = 0
-    folder = Path(folder)
-    if folder.is_symlink() and not folder.is_dir():
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
         return 0
-    for here, dirs, files in os.walk(folder, followlinks=False):
-        for name in files:
-            if not _ORPHAN.match(name):
-                continue
-            p = Path(here) / name
+    for entry in entries:
+        if _TMP_NAME.match(entry.name):
             with contextlib.suppress(OSError):
-                if stat.S_ISREG(os.lstat(p).st_mode):
-                    p.unlink()
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
                     n += 1
     return n
 
