@@ -352,6 +352,11 @@ class Runner:
             timings = [self.interleaved_timing(claim, profile, seed) for seed in range(profile.seeds)]
         result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
                           documented=profile.documented_check, timings=timings)
+        from bnbench.outputs.provenance import code_warning
+
+        mixed = code_warning(*([r for e in side for r in records[e.id]] for side in (claim.a, claim.b)), strict=False)
+        if mixed:   # e.g. --bnbench-resume took records another commit or torch version trained
+            result.notes.append(f"warning: {mixed}")
         note = None
         if result.reason.startswith("inconclusive: not comparable"):
             note = "NOT COMPARABLE at this scale, no verdict: " + result.reason.split("(", 1)[-1].split(";")[0]

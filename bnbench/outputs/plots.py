@@ -23,7 +23,7 @@ import contextvars
 import math
 import textwrap
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -46,7 +46,7 @@ SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")   # seed k's marker: see
 MEASURED_NOTE = "every curve and point is measured by bnbench; numbers in the title are the study's"
 
 __all__ = ["draw", "FIGURES", "smooth", "plot_claim_curves", "plot_documented", "plot_band", "plot_loss_landscape",
-           "plot_probe_metric", "side_colours", "SIDE_COLOURS", "DPI"]
+           "plot_probe_metric", "plot_epoch_bands", "side_colours", "SIDE_COLOURS", "DPI"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -494,6 +494,48 @@ def plot_probe_metric(path, series: dict[str, dict], ylabel: str, title: str, lo
 
 # ---------------------------------------------------------------------------------------------------------
 # A metric's figures (bnbench.verdicts.metrics.Figure): its kind names the drawing function.
+
+def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: str,
+                     study: Mapping[str, float] | None = None) -> Path:
+    """One line per experiment: the mean over seeds of the test accuracy (in %) at each epoch, with a band
+    from the lowest to the highest seed, and the study's reported number (``study``: label -> fraction) as a
+    diamond at the last epoch in the experiment's colour. The figure a reader looks at first for a whole section:
+    how the runs got where they ended, how far apart the seeds are, and where the study says they ended."""
+    colour = side_colours(sides)
+    fig, ax = plt.subplots(figsize=(10, 6.5), layout="constrained")
+    try:
+        last = 1
+        for label, runs in sides.items():
+            rows = [{e["epoch"]: e["test_acc"] for e in r.epochs if e.get("test_acc") is not None} for r in runs]
+            epochs = sorted(set().union(*rows)) if rows else []
+            if not epochs:
+                continue
+            values = np.array([[_pct(row.get(e, math.nan)) for e in epochs] for row in rows], dtype=float)
+            with np.errstate(all="ignore"):
+                mean, lo, hi = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+            ax.plot(epochs, mean, color=colour[label], linewidth=1.6, label=f"{label} (n={len(runs)})")
+            ax.fill_between(epochs, lo, hi, color=colour[label], alpha=0.18, linewidth=0)
+            last = max(last, epochs[-1])
+            want = (study or {}).get(label)
+            if want is not None:
+                ax.plot([epochs[-1]], [_pct(want)], marker="D", color=colour[label], markeredgecolor=STUDY_COLOUR,
+                        markersize=8, linestyle="none", zorder=5)
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], color="0.5", linewidth=6, alpha=0.3, label="min..max over seeds"),
+                    Line2D([], [], marker="D", color="0.6", markeredgecolor=STUDY_COLOUR, linestyle="none",
+                           label="the study's reported accuracy")]
+        ax.set_xlim(0.5, last + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(title, fontsize=11)
+        ax.grid(True, alpha=0.3)
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
 
 FIGURES = {
     "curves": lambda path, title, sides: plot_claim_curves(path, title, sides),
