@@ -53,8 +53,30 @@ def claim(id: str, sentence: str, a, b, kind: str, margin: float, margin_reason:
     if id in CLAIMS:
         raise ValueError(f"claim {id!r} is defined twice")
     a, b = (a,) if isinstance(a, Experiment) else tuple(a), (b,) if isinstance(b, Experiment) else tuple(b)
+    _check(id, a, b, kind, margin, bool(extra.get("relative")))
     CLAIMS[id] = Claim(id, sentence, a, b, kind, margin, margin_reason, metric=get_metric(metric), **extra)
     return CLAIMS[id]
+
+
+def _check(id: str, a: tuple, b: tuple, kind: str, margin, relative: bool) -> None:
+    """What ``decide`` would refuse after the training, refused at declaration instead, naming the claim."""
+    import math
+
+    from bnbench.errors import ConfigError
+    from bnbench.verdicts.stats import KINDS
+
+    if kind not in KINDS:
+        raise ConfigError(f"claim {id!r}: kind {kind!r} is not known; use one of {', '.join(KINDS)}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not (math.isfinite(margin)
+                                                                              and margin >= 0):
+        raise ConfigError(f"claim {id!r}: margin {margin!r} must be a finite number >= 0 (the smallest effect "
+                          "that counts, in the metric's units)")
+    if relative and kind in ("less", "equivalent") and margin >= 1:
+        raise ConfigError(f"claim {id!r}: a relative margin of {margin:g} for a '{kind}' claim asks a/b - 1 <= "
+                          f"-{margin:g}, i.e. a <= 0; give a relative margin below 1")
+    for side, name in ((a, "a"), (b, "b")):
+        if not side or not all(isinstance(e, Experiment) for e in side):
+            raise ConfigError(f"claim {id!r}: side {name} must be an experiment or a tuple of experiments")
 
 
 def claims_in(section: str) -> list[Claim]:
