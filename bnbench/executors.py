@@ -10,14 +10,23 @@ Ray is an optional extra (``pip install -e ".[ray]"``); this module imports it o
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from bnbench.errors import BnbenchError, ConfigError
+from bnbench.text import plain
 
 EXECUTORS = ("local", "ray")
 DEFAULT_MAX_RETRIES = 2       # a worker that dies mid-run is retried this many times, then the run is failed
 TASK_NAME = "bnbench_train"   # the Ray task's name (and the worker's process title while it trains: ray::...)
+PROBE_TIMEOUT_S = 5.0         # ray.init retries a dead address for minutes (831 s measured): a TCP connect first
+RAY_CLIENT_PORT = 10001       # ray://HOST without a port: the Ray client server's default port
 
 
 class ExecutorError(BnbenchError):
@@ -43,6 +52,40 @@ def require_ray():
         raise ConfigError('--bnbench-executor ray needs Ray, an optional extra: pip install "bnbench[ray]" '
                           '(from a checkout: pip install -e ".[ray]")') from None
     return ray
+
+
+def parse_ray_address(address: str, what: str = "--bnbench-ray-address") -> tuple[str, int] | None:
+    """The (host, port) a Ray address names; None for ``auto`` and ``local`` (nothing to reach). Anything else is
+    one line naming the fix: Ray itself answers an empty or foreign address with a traceback."""
+    if address in ("auto", "local"):
+        return None
+    scheme, _, rest = address.rpartition("://")
+    host = port = None
+    if scheme in ("", "ray"):
+        try:
+            parts = urlsplit("//" + rest)
+            if not (parts.path or parts.query or parts.fragment or parts.username):
+                host, port = parts.hostname, parts.port or (RAY_CLIENT_PORT if scheme == "ray" else None)
+        except ValueError:     # a port that is not a number in 0-65535, a broken [IPv6] host
+            pass
+    if not host or not port:
+        raise ConfigError(plain(f"{what} {address!r} is not a Ray address; use HOST:PORT (e.g. HEAD:6379), "
+                                "ray://HOST:10001, auto or local"))
+    return host, port
+
+
+def probe_ray_address(address: str, what: str = "--bnbench-ray-address", fix: str = "start the cluster there "
+                      "(ray start --head) or fix the address") -> None:
+    """A bounded TCP connect to the address before ray.init, which retries an address where nothing listens for
+    minutes (831 s measured): nothing answering is one line within seconds."""
+    where = parse_ray_address(address, what)
+    if where is None:
+        return
+    try:
+        socket.create_connection(where, timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(plain(f"{what} {address}: nothing answers at {where[0]}:{where[1]} "
+                                f"({exc.strerror or exc}); {fix}")) from None
 
 
 def _train_task(config_dict: dict, data, device: str, cuda_graphs: bool) -> dict:
@@ -73,6 +116,7 @@ class RayExecutor:
     name: str = "ray"
 
     def __post_init__(self):
+        parse_ray_address(self.address)
         self._ray = require_ray()
         self._pending: dict[str, _Pending] = {}       # config hash -> the task training it
         self._data_ref = None
@@ -87,26 +131,32 @@ class RayExecutor:
         if ray.is_initialized():
             self.where = "an already initialised Ray instance"
         else:
-            import os
-
             # The workers import bnbench as the driver does (a checkout on PYTHONPATH included).
             kwargs = dict(self.init_kwargs)
             kwargs.setdefault("log_to_driver", False)
             kwargs.setdefault("include_dashboard", False)
-            try:
-                if self.address == "auto" and os.environ.get("RAY_ADDRESS") == "local":
-                    ray.init(address="local", **kwargs)
-                    self.where = "a local Ray instance (RAY_ADDRESS=local)"
-                else:
-                    ray.init(address=self.address, **kwargs)
-                    self.where = f"the Ray cluster at {self.address}"
-            except ConnectionError:
-                if self.address != "auto":
-                    raise ConfigError(f"--bnbench-ray-address {self.address}: no Ray cluster answers there") from None
-                kwargs.pop("address", None)
-                os.environ.pop("RAY_ADDRESS", None)
-                ray.init(**kwargs)
-                self.where = "a local Ray instance (no running cluster found at address auto)"
+            env = os.environ.get("RAY_ADDRESS", "")
+            if self.address == "auto" and env not in ("", "auto", "local"):   # what ray.init("auto") would use
+                probe_ray_address(env, "RAY_ADDRESS", "--bnbench-ray-address auto uses it: unset it for a local "
+                                  "Ray instance, or start the cluster there")
+            else:
+                probe_ray_address(self.address)
+            with _keeping_sigterm():
+                try:
+                    if self.address == "auto" and env == "local":
+                        ray.init(address="local", **kwargs)
+                        self.where = "a local Ray instance (RAY_ADDRESS=local)"
+                    else:
+                        ray.init(address=self.address, **kwargs)
+                        self.where = f"the Ray cluster at {self.address}"
+                except ConnectionError:
+                    if self.address != "auto":
+                        raise ConfigError(f"--bnbench-ray-address {self.address}: no Ray cluster answers there") \
+                            from None
+                    kwargs.pop("address", None)
+                    os.environ.pop("RAY_ADDRESS", None)
+                    ray.init(**kwargs)
+                    self.where = "a local Ray instance (no running cluster found at address auto)"
             self._started_ray = True
         resources = ray.cluster_resources()
         self.where += f": {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
@@ -151,8 +201,6 @@ class RayExecutor:
 
     def result(self, config_hash: str):
         """Wait for a submitted run and return its record (a RunRecord), or raise ExecutorError with the reason."""
-        from bnbench.store.formats import record_from_json
-
         pending = self._pending[config_hash]
         try:
             d = self._ray.get(pending.ref)
@@ -162,7 +210,7 @@ class RayExecutor:
             self._pending.pop(config_hash, None)
             raise ExecutorError(f"{pending.label}: the Ray task failed{self._retried(exc)} ({_reason(exc)})") from None
         self._pending.pop(config_hash, None)
-        return record_from_json(d, source=f"the Ray task's record of {pending.label}")
+        return _checked(d, config_hash, pending.label)
 
     def _retried(self, exc) -> str:
         name = type(exc).__name__
@@ -205,15 +253,53 @@ class RayExecutor:
         self._task = None
 
 
+@contextlib.contextmanager
+def _keeping_sigterm():
+    """ray.init replaces the driver's SIGTERM handler with its own (sys.exit: a traceback, summary.json not marked
+    partial, exit 134): the handler that was there before (the plugin's, which ends a run as Ctrl-C does) is put
+    back. Ray's stays where there was none to put back (at the default, Ray's exit at least stops its processes)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if previous not in (None, signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _checked(d: Any, submitted: str, label: str):
+    """What a task returned, as a RunRecord, only if it is a finished run of the configuration submitted: the
+    driver writes it under that hash and decides claims from it, so another configuration, another experiment's
+    record, a forged hash or an unfinished run is refused in one line (the run fails), never written."""
+    from bnbench.engine.config import TrainConfig
+    from bnbench.store.formats import record_from_json
+
+    def refuse(why: str):
+        return ExecutorError(plain(f"{label}: what the Ray task returned is refused, not written ({why})"))
+
+    try:
+        record = record_from_json(d, source="its record")
+        stored = TrainConfig.from_dict(record.config).hash
+    except (BnbenchError, TypeError, ValueError) as exc:
+        raise refuse(str(exc)) from None
+    if stored != submitted:
+        raise refuse(f"its configuration hashes to {stored}, not to the {submitted} submitted")
+    if record.config_hash != submitted:
+        raise refuse(f"it names config_hash {record.config_hash[:64]!r}, not the {submitted} submitted")
+    if not record.finished_at:
+        raise refuse("an unfinished run: no finished_at")
+    return record
+
+
 def _reason(exc: BaseException) -> str:
-    """The first meaningful line of a Ray error."""
+    """The first meaningful line of a Ray error, escaped: a task's text is printed to the driver's terminal."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BnbenchError):
-        return str(cause)
+        return plain(cause)
     if cause is not None and not isinstance(cause, type(exc)):
-        return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
+        return plain(f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": "))
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
+    return plain(f"{type(exc).__name__}: {text[:300]}")
 
 
 def make_executor(name: str, address: str = "auto", say: Callable[[str], None] = print):

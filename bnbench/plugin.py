@@ -65,6 +65,10 @@ def pytest_addoption(parser):
                     help="where training runs execute: local (this process, default) or ray (each run, one "
                          "experiment and one seed, as a task on a Ray cluster; needs the ray extra: "
                          "pip install -e \".[ray]\"); claims are decided here when their runs are back")
+    group.addoption("--bnbench-benchmark-tables", action="store_true", default=False,
+                    help="show pytest-benchmark's epoch-time tables at the end of a run of bnbench's benchmarks "
+                         "(hidden by default: bnbench's summary and report say what they say; the timings are kept "
+                         "either way: --benchmark-json, --benchmark-autosave)")
     group.addoption("--bnbench-ray-address", metavar="ADDR", default="auto",
                     help="with --bnbench-executor ray: the cluster's address (HEAD:6379, ray://...); default auto: "
                          "a running cluster, else a local Ray instance on this machine")
@@ -85,8 +89,9 @@ def pytest_configure(config):
             strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs,
             download=opt.bnbench_download, executor=opt.bnbench_executor, ray_address=opt.bnbench_ray_address)
         if options.executor == "ray":
-            from bnbench.executors import require_ray
+            from bnbench.executors import parse_ray_address, require_ray
 
+            parse_ray_address(options.ray_address)   # "" or http://... is a usage line, not INTERNALERROR
             require_ray()
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -188,19 +193,25 @@ def _say(config, line: str) -> None:
 
 def _progress(config, label: str):
     """Training progress written between pytest's own output: capture lifted for each write, the status kept to
-    the room left on pytest's current line (``bnbench.outputs.progress``)."""
+    the room left on pytest's current line, the width asked at each draw (``bnbench.outputs.progress``). On an
+    xdist worker, stdout is /dev/null (execnet keeps it for its channel) and stderr is the controller's: plain
+    lines there, named by the worker (xdist has no channel for a worker's output while a test runs)."""
     from bnbench.outputs.progress import TrainingProgress
 
     capman = config.pluginmanager.getplugin("capturemanager")
+    suspend = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        return TrainingProgress(f"[{worker}] {label}", suspend=suspend, file=sys.__stderr__, tty=False)
     tr = config.pluginmanager.getplugin("terminalreporter")
     tw = getattr(tr, "_tw", None)
-    suspend = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
     file = getattr(tw, "_file", None) or sys.stdout
     with suspend():                  # while captured, stdout is a file: ask the real one
         tty = bool(getattr(file, "isatty", lambda: False)())
     return TrainingProgress(label, suspend=suspend, file=file, tty=tty,
                             column=(lambda: tw.width_of_current_line) if tw is not None else None,
-                            width=tw.fullwidth if tw is not None else 80)
+                            width=(lambda: tw.fullwidth) if tw is not None else None,
+                            plan=config.stash.get(_PLAN, None))
 
 
 def pytest_generate_tests(metafunc):
@@ -346,6 +357,8 @@ def pytest_collection_finish(session):
             bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
             if not bn.remote:
                 _announce_full_on_cpu(session, bn)
+        if not bn.remote and bn.worker is None and needs & {"train_experiment", "check_claim"}:
+            config.stash[_PLAN] = _plan(session, bn)
         if bn.remote and needs & {"train_experiment", "check_claim"} and bn.worker is None:
             _prefetch(session, bn)
     except BnbenchError as exc:
@@ -360,14 +373,11 @@ def pytest_collection_finish(session):
         raise pytest.UsageError() from None
 
 
-def _prefetch(session, bn) -> None:
-    """--bnbench-executor ray: submit every run (experiment, seed) the selected items need, in the items' order, so
-    that the cluster trains all of them while pytest walks the items; each test then waits for its own runs."""
+def _needed_runs(session, bn):
+    """Every run (experiment, profile, seed) the selected items train, in the items' order, repeats included."""
     from bnbench.study.claims import Claim
     from bnbench.study.experiments import Experiment
 
-    bn.executor.start()
-    submitted = 0
     for item in session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if not own(item) or "bnbench_profile" not in params:
@@ -378,19 +388,60 @@ def _prefetch(session, bn) -> None:
                            list(value.experiments) if isinstance(value, Claim) else [])
             for experiment in experiments:
                 for seed in range(profile.seeds):
-                    submitted += bn.prefetch(experiment, profile, seed)
+                    yield experiment, profile, seed
+
+
+_PLAN = pytest.StashKey()
+
+
+def _plan(session, bn):
+    """The training runs this session will do, for the progress's "run k of n, about T left": each configuration
+    the selected items train, once, less the finished records --bnbench-resume will reuse (read quietly here: a
+    damaged one counts as a run to train, and is named when its test reads it)."""
+    from bnbench.errors import BnbenchSkippedFile
+    from bnbench.estimate import TRAIN_IMAGES
+    from bnbench.outputs.progress import SessionPlan
+    from bnbench.runner import _label
+    from bnbench.study.profiles import scaled_config
+
+    runs, seen = [], set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BnbenchSkippedFile)
+        for experiment, profile, seed in _needed_runs(session, bn):
+            config = scaled_config(experiment.config, profile, experiment.section, seed)
+            if config.hash in seen:
+                continue
+            seen.add(config.hash)
+            if bn.options.resume and bn.store.load_finished(experiment.id, profile.name, seed, config.hash):
+                continue
+            n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
+            steps = math.ceil(n_train / config.batch_size) * config.epochs
+            steps = steps if config.max_steps is None else min(steps, config.max_steps)
+            runs.append((_label(experiment, profile, seed), config.model, steps * config.batch_size))
+    return SessionPlan(runs)
+
+
+def _prefetch(session, bn) -> None:
+    """--bnbench-executor ray: submit every run (experiment, seed) the selected items need, in the items' order, so
+    that the cluster trains all of them while pytest walks the items; each test then waits for its own runs."""
+    bn.executor.start()
+    submitted = sum(bn.prefetch(*run) for run in _needed_runs(session, bn))
     if submitted:
         bn.say(f"bnbench: {submitted} training runs submitted to Ray")
 
 
-def _user_errors_fail_cleanly(fn):
+def _user_errors_fail_cleanly(fn, benchmark):
     """A BnbenchError inside a benchmark (disk full, CUDA out of memory, ...) fails the test with its one-line
-    message, not a traceback from deep inside the library."""
+    message, not a traceback from deep inside the library. Ctrl-C (or SIGTERM, SIGHUP) marks the benchmark as used:
+    else pytest-benchmark warns, on the way out, that the interrupted test never used it."""
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except BnbenchError as exc:
             message = str(exc)
+        except KeyboardInterrupt:
+            benchmark._mode = "bnbench: interrupted"
+            raise
         pytest.fail(f"bnbench: {message}", pytrace=False)   # outside the except: no chained traceback
     return wrapped
 
@@ -452,7 +503,7 @@ def train_experiment(bnbench_session, bnbench_profile, benchmark):
         _assert_machinery(records, experiment)
         return records
 
-    return _user_errors_fail_cleanly(run)
+    return _user_errors_fail_cleanly(run, benchmark)
 
 
 def _assert_machinery(records, experiment):
@@ -496,7 +547,7 @@ def check_claim(request, bnbench_session, bnbench_profile, benchmark):
                                        str(request.node.path), (lineno or 0) + 1)
         return result
 
-    return _user_errors_fail_cleanly(run)
+    return _user_errors_fail_cleanly(run, benchmark)
 
 
 def _time_epochs(benchmark, runs, name: str, group: str) -> None:
@@ -519,6 +570,18 @@ def _time_epochs(benchmark, runs, name: str, group: str) -> None:
     for r in runs:
         for seconds in r.epoch_times[1:] or r.epoch_times:
             stats.update(seconds)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A benchmark stopped inside its first round (Ctrl-C or SIGTERM in an -m speed run, a pytest.skip or
+    pytest.fail in the timed call) has no rounds, and pytest-benchmark, which marks only an Exception as an error,
+    would take min() of nothing when it writes its JSON at the end of the run (a traceback after the
+    interruption): marked as errored, it is left out as a failed benchmark is."""
+    outcome = yield
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    if outcome.excinfo is not None and getattr(bench, "stats", None) is not None and not bench.stats:
+        bench.has_error = True
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -556,31 +619,60 @@ def pytest_sessionfinish(session, exitstatus):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is not None and not interrupted:
         state.end_held(session, bn)
+    session.config.stash[_TABLES_HIDDEN] = _hide_benchmark_tables(session)
+
+
+_TABLES_HIDDEN = pytest.StashKey()
+
+
+def _hide_benchmark_tables(session) -> bool:
+    """pytest-benchmark's tables (five of 196 columns after a full run; at smoke scale every row has one round)
+    repeat, for bnbench's own benchmarks, what bnbench's summary and report say: hidden there, unless asked for
+    (--bnbench-benchmark-tables) or needed to show what was asked (pytest-benchmark's --benchmark-verbose,
+    --benchmark-compare, --benchmark-histogram and --benchmark-cprofile display through them). Its timings,
+    regression checks and saved files are untouched; another project's benchmarks keep their tables."""
+    config, opt = session.config, session.config.option
+    bench = getattr(config, "_benchmarksession", None)   # pytest-benchmark's session: its display reads .quiet
+    timed = [item for item in session.items if "benchmark" in getattr(item, "fixturenames", ())]
+    if (bench is None or bench.quiet or not timed or not all(own(item) for item in timed)
+            or opt.bnbench_benchmark_tables or any(getattr(opt, name, None) for name in (
+                "benchmark_verbose", "benchmark_compare", "benchmark_histogram", "benchmark_cprofile"))):
+        return False
+    bench.quiet = True
+    return bool(bench.groups)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The end of a run on one screen: the claims' overview (``bnbench.outputs.table.overview``) and a speed run's
+    tables, then where the rest is (the report, summary.json), what an interruption kept, what was not written."""
     bn = config.stash.get(_SESSION, None)
     if bn is None:
         return
-    tr = terminalreporter
-    if not (bn.results or bn.speed_rows or bn.model_speed_rows):
-        if getattr(bn, "finish_error", None):
-            from bnbench.text import plain
+    import shlex
 
-            tr.write_line(f"bnbench: not everything was written at the end of the run: {plain(bn.finish_error)}",
-                          red=True)
-        return
-    from bnbench.outputs.table import render, summary_tables
+    from bnbench.text import plain
 
-    tr.write_sep("=", "bnbench summary")
-    tr.write(render(summary_tables(bn.results, bn.speed_rows, bn.model_speed_rows, width=tr._tw.fullwidth),
-                    width=tr._tw.fullwidth,
-                    color=tr.hasmarkup))
-    path = getattr(bn, "summary_path", None)
-    if path:
-        tr.write_line(f"records, plots and summary.json: {bn.out}")
+    tr, out = terminalreporter, plain(bn.out)
+    if bn.results or bn.speed_rows or bn.model_speed_rows:
+        from bnbench.outputs.table import overview, render, summary_tables
+
+        width = tr._tw.fullwidth
+        tables = summary_tables((), bn.speed_rows, bn.model_speed_rows, width=width)
+        tr.write_sep("=", "bnbench summary")
+        tr.write(render(([overview(bn.results, width)] if bn.results else []) + tables, width=width,
+                        color=tr.hasmarkup))
+        if getattr(bn, "summary_path", None):
+            if bn.results:
+                tr.write_line(f"every number behind each verdict, and the figures: bnbench report {shlex.quote(out)}")
+            tr.write_line(f"records, plots and summary.json: {out}")
+    if config.stash.get(_TABLES_HIDDEN, False):
+        tr.write_line("pytest-benchmark's epoch-time tables: --bnbench-benchmark-tables")
+    if exitstatus == pytest.ExitCode.INTERRUPTED and bn.worker is None:
+        runs = f"{bn.trained} finished run{'s' * (bn.trained != 1)}"
+        tr.write_line(f"bnbench: interrupted: {runs} of this session kept in {out}"
+                      + (", summary.json marked partial" if getattr(bn, "summary_path", None) else "")
+                      + "; the same command with --bnbench-resume trains only the rest (a run stopped midway from "
+                        "its last checkpoint, where one was saved)", yellow=True)
     if getattr(bn, "finish_error", None):
-        from bnbench.text import plain
-
         tr.write_line(f"bnbench: not everything was written at the end of the run: {plain(bn.finish_error)}",
                       red=True)

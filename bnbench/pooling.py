@@ -6,17 +6,19 @@ counts where every experiment of the claim has its record, and the claims' sides
 run. Folders whose runs of an experiment differ in anything but the seed (another configuration: epochs, subset,
 learning rate...) are refused with one line naming the experiment, the folders and the two hashes: pooling them
 would mix different measurements. Claims found in one folder only are shown as that folder has them.
+
+Every record is read once, through the store's validating loader (``Store.load_record_file``), and only what the
+verdict needs is kept: per-step series only where the claim's metric reads them (``Metric.per_step``). A record
+that does not read back stops the command with one line naming it: a verdict decided on fewer seeds than the
+folders hold, with exit status 0, would pass for one decided on all of them.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
 from bnbench.verdicts.evaluate import ClaimResult
-
-_SEED = re.compile(r"-seed(\d+)-")
 
 
 class PoolError(BnbenchError):
@@ -29,23 +31,21 @@ class Pooled:
     origins: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)   # (claim, profile) -> dir -> seeds
 
 
-def _records_by_run(folder: str) -> dict[tuple[str, str], dict[str, object]]:
-    """(experiment id, profile) -> config hash -> record, for every finished record under folder/records/."""
-    from bnbench.store import Store, load_record
-
-    found: dict[tuple[str, str], dict[str, object]] = {}
-    store = Store(folder)
-    for path in store.record_files():
-        try:
-            record = load_record(path)
-            import json
-
-            raw = json.loads(Path(path).read_text())
-        except (OSError, ValueError, BnbenchError):
-            continue
-        if not record.finished_at or not isinstance(raw.get("experiment"), str):
-            continue
-        found.setdefault((raw["experiment"], str(raw.get("profile"))), {})[record.config_hash] = record
+def _runs(store, experiment_id: str, profile: str, per_step: bool) -> dict[str, RunRecord]:
+    """config hash -> record, for every record of one experiment at one profile in one folder; without its
+    per-step series unless ``per_step`` (a study-scale run holds 78,150 step losses: 2.5 MB as Python floats)."""
+    found = {}
+    for path in store.run_records(experiment_id, profile):
+        record, experiment, _ = store.load_record_file(path)
+        if experiment != experiment_id:
+            raise PoolError(f"{path}: holds a run of {experiment[:80]!r}, not of {experiment_id}; move it out of "
+                            "the output folder")
+        if not record.finished_at:
+            raise PoolError(f"{path}: an unfinished run (no finished_at), which bnbench never saves; move it out "
+                            "of the output folder")
+        if not per_step:
+            record.step_loss, record.step_grad_change = [], []
+        found[record.config_hash] = record
     return found
 
 
@@ -58,6 +58,7 @@ def _without_seed(record) -> str:
 def pool(dirs: list[str], results: list[list[ClaimResult]]) -> Pooled:
     """``results[i]``: the claims of ``dirs[i]``'s summary.json. Returns the claims, those in several folders
     decided again from the pooled records, and for each pooled claim how many seeds came from which folder."""
+    from bnbench.store import Store
     from bnbench.study.catalog import CLAIMS
     from bnbench.study.profiles import get_profile
     from bnbench.verdicts.evaluate import evaluate
@@ -66,7 +67,18 @@ def pool(dirs: list[str], results: list[list[ClaimResult]]) -> Pooled:
     for i, claims in enumerate(results):
         for c in claims:
             where.setdefault((c.claim_id, c.profile), []).append(i)
-    records = [None] * len(dirs)
+    # an experiment's per-step series are kept where any claim pooled here reads them (several claims share runs)
+    per_step = {(e.id, profile) for (claim_id, profile), found in where.items() if len(set(found)) > 1
+                and (claim := CLAIMS.get(claim_id)) is not None and claim.metric.per_step for e in claim.experiments}
+    stores = [Store(d) for d in dirs]
+    loaded: dict[tuple[int, str, str], dict[str, RunRecord]] = {}
+
+    def runs_of(j: int, experiment_id: str, profile: str) -> dict[str, RunRecord]:
+        if (j, experiment_id, profile) not in loaded:
+            loaded[j, experiment_id, profile] = _runs(stores[j], experiment_id, profile,
+                                                      (experiment_id, profile) in per_step)
+        return loaded[j, experiment_id, profile]
+
     out: list[ClaimResult] = []
     origins: dict[tuple[str, str], dict[str, int]] = {}
     done: set[tuple[str, str]] = set()
@@ -82,16 +94,13 @@ def pool(dirs: list[str], results: list[list[ClaimResult]]) -> Pooled:
                 continue
             done.add(key)
             unpooled = [r for j in folders for r in results[j] if (r.claim_id, r.profile) == key]
-            for j in folders:
-                if records[j] is None:
-                    records[j] = _records_by_run(dirs[j])
             # per experiment: configuration (seed aside) must agree across the folders; runs keyed by config hash
             runs: dict[str, dict[str, tuple[int, object]]] = {}
             for e in claim.experiments:
                 shape: tuple[str, int] | None = None
                 runs[e.id] = {}
                 for j in folders:
-                    for h, rec in sorted(records[j].get((e.id, c.profile), {}).items()):
+                    for h, rec in sorted(runs_of(j, e.id, c.profile).items()):
                         s = _without_seed(rec)
                         if shape is None:
                             shape = (s, j)

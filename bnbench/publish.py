@@ -233,13 +233,14 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     copy_records(source, dest, profile_name, sections)
     pub = gather(dest, name, profile_name, sections)
     runner = Runner(Options(out=str(dest), resume=True))
+    for exp_id, recs in pub.runs.items():   # every finished run, for the documented figure and the settings
+        if any(r is not None for r in recs):
+            runner.records[f"{pub.profile.name}:{exp_id}"] = [r for r in recs if r is not None]
     for claim, result in pub.decided:
         n = len(result.a_values)
         records = {e.id: pub.runs[e.id][:n] for e in claim.experiments}
         result.plot = runner.plot_claim(claim, records)
         runner.results.append(result)
-        for e in claim.experiments:
-            runner.records[f"{pub.profile.name}:{e.id}"] = records[e.id]
     figure = None
     documented = [e for s in sections for e in experiments_in(s) if e.documented]
     if any(pub.runs[e.id][0] is not None for e in documented):

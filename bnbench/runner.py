@@ -271,7 +271,8 @@ class Runner:
             experiment, profile, seed = where
             try:
                 record = self.executor.result(config_hash)
-            except BnbenchError:
+            except BnbenchError as exc:   # failed, or returned what is refused: said, not written
+                self.say(f"bnbench: {exc}")
                 continue
             self._keep_trained(record, experiment, profile, seed)
             self._cache[config_hash] = record

@@ -3,14 +3,16 @@
 Every case checks what a user meets: a BnbenchError (or pytest usage error) whose one line names the input and
 the fix, never a traceback from inside torch or pickle; a fault that is recorded and survived; a file that is
 refused. The families: bad data, bad settings, hostile output folders (through every command that reads one),
-damaged records under resume, text from files that would drive the terminal, data batches that would expand,
-the compare gate, faults (in-process, links planted in the output folder, and process-level: SIGTERM, SIGHUP, a
-second pytest on a held folder, a failing end-of-run write), and source rules. Ctrl-C and SIGKILL during a write
-live in test_records.py; the plugin's usage errors (missing data, unwritable output folder, bad option values)
-in test_plugin.py. ``test_catalog_size`` holds the counts the README quotes.
+damaged records under resume, what a Ray task returns, text from files that would drive the terminal, data
+batches that would expand, the compare gate, faults (in-process, links planted in the output folder, and
+process-level: SIGTERM, SIGHUP, a second pytest on a held folder, a failing end-of-run write), and source rules.
+Ctrl-C and SIGKILL during a write live in test_records.py; the plugin's usage errors (missing data, unwritable
+output folder, bad option values) in test_plugin.py. ``test_catalog_size`` holds the counts the README quotes.
 """
 import ast
+import contextlib
 import errno
+import io
 import json
 import os
 import pickle
@@ -39,10 +41,11 @@ from bnbench.study.profiles import get_profile
 from bnbench.engine.record import RunRecord
 from bnbench.store.formats import RECORD_VERSION, record_from_json
 from bnbench.runner import Options, parse_int_option
-from bnbench.store.files import safe_name, write_json_atomic
+from bnbench.store.files import MAX_RECORD_BYTES, MAX_SUMMARY_BYTES, safe_name, write_json_atomic
 from bnbench.engine.train import resolve_device, train
 from bnbench.cli import main as cli
 from test_data import write_batch
+from test_ray import fake_ray, returned_record
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bnbench"
 SYNTHETIC = synthetic_cifar(n_train=100, n_test=50, seed=0)
@@ -88,6 +91,31 @@ def _bad_batch(p, **overrides) -> Path:
     return p / "b"
 
 
+def _unreadable(p) -> Path:
+    (p / "locked" / "cifar-10-batches-py").mkdir(parents=True)
+    _batch(p / "locked" / "cifar-10-batches-py" / "data_batch_1")
+    (p / "locked").chmod(0)
+    return p / "locked"
+
+
+def _link_loop(p) -> Path:
+    (p / "loop").symlink_to(p / "loop")
+    return p / "loop"
+
+
+@contextlib.contextmanager
+def _shut_out(active: bool):
+    """Root reads any folder: the read runs as nobody (effective uid only), for whom a chmod 000 folder is shut."""
+    if not active or os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 BAD_DATA = {  # case: (make the input under tmp_path, a word the one-line message must contain)
     "missing folder": (lambda p: p / "nowhere", "--bnbench-data"),
     "empty folder": (_empty_dir, "BNBENCH_DATA"),
@@ -98,6 +126,9 @@ BAD_DATA = {  # case: (make the input under tmp_path, a word the one-line messag
     "label out of range": (lambda p: _bad_batch(p, labels=[0, 1, 2, 10]), "label"),
     "wrong image shape": (lambda p: _bad_batch(p, data=np.zeros((4, 3000), dtype=np.uint8)), "3072"),
     "label count mismatch": (lambda p: _bad_batch(p, labels=[0, 1]), "label"),
+    "unreadable data folder": (_unreadable, "readable"),
+    "--bnbench-data ~nouser": (lambda p: Path("~bnbench-no-such-user"), "~bnbench-no-such-user"),
+    "a link loop as the data folder": (_link_loop, "loop"),
 }
 
 
@@ -105,8 +136,9 @@ BAD_DATA = {  # case: (make the input under tmp_path, a word the one-line messag
 def test_bad_data_is_refused_with_one_line(case, tmp_path):
     make, needle = BAD_DATA[case]
     path = make(tmp_path)
-    with pytest.raises(BnbenchError) as err:
-        if path.is_dir() or not path.exists():
+    folder = path.is_dir() or not path.exists()
+    with pytest.raises(BnbenchError) as err, _shut_out(make is _unreadable):
+        if folder:
             load_cifar10(path, download=False)
         else:
             read_batch(path)
@@ -115,6 +147,21 @@ def test_bad_data_is_refused_with_one_line(case, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------
 # Bad names and out-of-range settings: refused before data is read or a model is built.
+
+def _ray_address(address: str):
+    from bnbench.executors import parse_ray_address
+
+    return parse_ray_address(address)
+
+
+def _bnbench(*argv: str) -> None:
+    """``bnbench ARGV``, its refusal (one line on stderr, exit status 2) raised as the BnbenchError it printed."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = cli(list(argv))
+    if status == 2:
+        raise BnbenchError(err.getvalue().removeprefix("bnbench: ").rstrip("\n"))
+
 
 BAD_SETTINGS = {
     "unknown model": (lambda: TrainConfig(model="LeNet"), "model"),
@@ -142,6 +189,12 @@ BAD_SETTINGS = {
     "run record from a newer bnbench": (lambda: record_from_json({"schema_version": 99}, source="r.json"),
                                         "upgrade"),
     "not a run record": (lambda: record_from_json({"x": 1}, source="r.json"), "r.json"),
+    "MyNet hidden=3000000 (15 GB)": (lambda: create_model("MyNet", hidden=3_000_000), "hidden"),
+    "bnbench power --sims 1000000000": (lambda: _bnbench("power", "--sims", "1000000000"), "--sims"),
+    "bnbench power --n 100000000": (lambda: _bnbench("power", "--n", "100000000"), "--n"),
+    '--bnbench-ray-address ""': (lambda: _ray_address(""), "HOST:PORT"),
+    "--bnbench-ray-address http://head:6379": (lambda: _ray_address("http://head:6379"), "HOST:PORT"),
+    "--bnbench-ray-address head (no port)": (lambda: _ray_address("head"), "HOST:PORT"),
 }
 
 
@@ -415,6 +468,8 @@ HOSTILE_FOLDERS = {  # case: (make summary.json in the folder, a word the one-li
     "a speed row with text for a number": (_summary_json(speed=[{"model": "MyNet", "ratio": "fast"}]), "speed"),
     "a per-model speed row negative": (_summary_json(model_speed=[{"model": "MyNet", "batch_size": -32}]),
                                        "model_speed"),
+    "a valid summary.json past its cap (4 MB; a full run's is 111 KB)": (
+        _summary_json(padding="x" * MAX_SUMMARY_BYTES), "more than"),
 }
 
 
@@ -477,6 +532,8 @@ HOSTILE_RECORDS = {  # case: (damage the stored record, a word the warning must 
     "an accuracy of 40": (_damage_record(lambda d: d["epochs"][0].update(test_acc=40)), "test_acc"),
     "a probe with text": (_damage_record(lambda d: d.update(probes=[{"step": 0, "beta": "x"}])), "probe"),
     "a newer schema": (_damage_record(lambda d: d.update(schema_version=RECORD_VERSION + 1)), "upgrade"),
+    "a valid record past its cap (16 MB; a full-scale one is under 4 MB)": (
+        _damage_record(lambda d: d["env"].update(padding="x" * MAX_RECORD_BYTES)), "more than"),
 }
 
 
@@ -515,6 +572,136 @@ def test_resume_retrains_a_damaged_record_and_overwrites_it(tmp_path):
         again.run(EXPERIMENTS["1.1/hidden-500"], tiny, 0)
     assert again.trained == 1 and again.resumed == 0
     assert record_from_json(json.loads(path.read_text()), str(path)).finished_at      # whole again
+
+
+# Records pooled by ``bnbench summary DIR1 DIR2``: one that does not read back stops the command in one line naming
+# it (exit 2), rather than a verdict on fewer seeds with exit 0.
+
+POOL_CLAIM = CLAIMS["1.1/relu-beats-tanh"]
+
+
+def _pool_dir(folder: Path, seeds: tuple[int, ...]) -> Path:
+    """An output folder that holds POOL_CLAIM [quick]: its summary.json and a finished record per experiment and
+    seed, saved through the store."""
+    from bnbench.store import Store
+
+    store = Store(folder)
+    for e in POOL_CLAIM.experiments:
+        for k in seeds:
+            config = e.config.replace(seed=e.config.seed + k, epochs=1)
+            acc = (0.70 if e is POOL_CLAIM.a[0] else 0.60) + 0.01 * k
+            store.save_record(RunRecord(
+                config=config.to_dict(), config_hash=config.hash, device="cpu", env={}, started_at="t0",
+                finished_at="t1", step_loss=[2.3, 1.9], run_id="r1",
+                epochs=[{"epoch": 1, "train_loss": 2.0, "train_time_s": 1.0, "images": 64, "steps": 2,
+                         "test_loss": 1.8, "test_acc": acc}]), e.id, "quick", k)
+    return _run_dir(folder, claims=_claim(claim_id=POOL_CLAIM.id))
+
+
+def _tanh_record(d: Path, seed: int = 2) -> Path:
+    return next((d / "records" / safe_name("1.1/tanh")).glob(f"quick-seed{seed}-*.json"))
+
+
+def _pooled(damage):
+    """Damages the tanh record of seed 2 in the folder; returns its path (what the line must name)."""
+    def make(d: Path) -> Path:
+        path = _tanh_record(d)
+        damage(path)
+        return path
+    return make
+
+
+def _linked_folder(*parts: str):
+    """Moves the folder's ``parts`` folder elsewhere and leaves a link to it in its place."""
+    def make(d: Path) -> Path:
+        folder = d.joinpath(*parts)
+        elsewhere = d.parent / f"elsewhere-{parts[-1]}"
+        folder.rename(elsewhere)
+        folder.symlink_to(elsewhere, target_is_directory=True)
+        return folder
+    return make
+
+
+def _moved_to_another_experiment(d: Path) -> Path:
+    moved = d / "records" / safe_name("1.1/hidden-500") / _tanh_record(d).name
+    moved.write_bytes(_tanh_record(d).read_bytes())
+    return moved
+
+
+POOLED_RECORDS = {  # case: (damage folder two, returning the path the line must name; a word the line must contain)
+    "a record cut short": (_pooled(lambda p: p.write_text(p.read_text()[:100])), "JSON"),
+    "a record in UTF-16": (_pooled(lambda p: p.write_bytes(p.read_text().encode("utf-16"))), "utf-8"),
+    "a FIFO in place of a record": (_pooled(_replace_record(os.mkfifo)), "not a regular file"),
+    "a valid record past its cap (16 MB)": (_pooled(_damage_record(
+        lambda d: d["env"].update(padding="x" * MAX_RECORD_BYTES))), "more than"),
+    "an unfinished record": (_pooled(_damage_record(lambda d: d.update(finished_at=""))), "unfinished"),
+    "another configuration under its name": (_pooled(_damage_record(lambda d: d["config"].update(lr=0.5))),
+                                             "hashes to"),
+    "a forged config_hash": (_pooled(_damage_record(lambda d: d.update(config_hash="0" * 16))), "saves as"),
+    "a record copied into another experiment's folder": (_moved_to_another_experiment, "saves as"),
+    "records/ a link": (_linked_folder("records"), "link"),
+    "records/<experiment>/ a link": (_linked_folder("records", safe_name("1.1/tanh")), "link"),
+}
+
+
+@pytest.mark.parametrize("case", POOLED_RECORDS)
+def test_a_record_that_does_not_read_back_stops_pooling_in_one_line(case, tmp_path, capsys):
+    damage, needle = POOLED_RECORDS[case]
+    one, two = _pool_dir(tmp_path / "one", (0, 1)), _pool_dir(tmp_path / "two", (2, 3))
+    assert cli(["summary", str(one), str(two)]) == 0
+    assert f"pooled {POOL_CLAIM.id} [quick]: 4 seeds" in capsys.readouterr().out      # whole, both folders count
+    named = damage(two)
+    for args in (["summary", one, two], ["summary", one, two, "--format", "csv"]):
+        rc = cli([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert rc == 2, (out, err)
+        assert err.startswith("bnbench: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(named) in err and needle in err, err
+
+
+# What a Ray task returns (``--bnbench-executor ray``): refused in one line and never written unless it is a finished
+# run of the configuration submitted (its stored configuration's hash recomputed); a task's error text escaped.
+
+def _tanh_config(config: dict) -> dict:
+    from bnbench.study.catalog import EXPERIMENTS
+
+    return {**config, "model_args": EXPERIMENTS["1.1/tanh"].config.to_dict()["model_args"]}
+
+
+def _raises(text: str):
+    def work(config: dict):
+        raise RuntimeError(text)
+    return work
+
+
+RAY_RETURNS = {  # case: (what the task returns for the submitted configuration, a word the one line must contain)
+    "another configuration": (lambda c: returned_record({**c, "lr": 0.5}), "hashes to"),
+    "another experiment's record (tanh for relu)": (lambda c: returned_record(_tanh_config(c)), "hashes to"),
+    "another configuration under the submitted hash": (lambda c: {**returned_record(_tanh_config(c)), "config_hash":
+                                                                  TrainConfig.from_dict(c).hash}, "hashes to"),
+    "a forged config_hash": (lambda c: {**returned_record(c), "config_hash": "0" * 16}, "config_hash"),
+    "an unfinished run": (lambda c: {**returned_record(c), "finished_at": ""}, "unfinished"),
+    "an invalid configuration": (lambda c: returned_record(c) | {"config": {**c, "model": "LeNet"}}, "LeNet"),
+    "not a record": (lambda c: {"schema_version": 1, "x": 1}, "config"),
+    "an error with terminal escapes": (_raises("\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202e"), "\\x1b]52"),
+}
+
+
+@pytest.mark.parametrize("case", RAY_RETURNS)
+def test_what_a_ray_task_returns_is_checked_against_what_was_submitted(case, tmp_path):
+    from bnbench.executors import ExecutorError
+    from bnbench.runner import Runner
+    from bnbench.study.catalog import EXPERIMENTS
+
+    work, needle = RAY_RETURNS[case]
+    with fake_ray(work):
+        runner = Runner(Options(out=str(tmp_path / "out"), executor="ray", seeds=1, epochs=1, subset=10))
+        runner._data, runner.say = SYNTHETIC, lambda line: None
+        with pytest.raises(ExecutorError) as err:
+            runner.run(EXPERIMENTS["1.1/base-nll"], runner.profile("smoke"), 0)
+    one_line(err.value, "1.1/base-nll seed 1/1", needle)
+    assert not any(ch in str(err.value) for ch in "\x1b\x07\u202e"), str(err.value)
+    assert runner.trained == 0 and not list((tmp_path / "out").rglob("*.json"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -635,6 +822,30 @@ def _shared_raw(n: int = 100_000, arrays: int = 20) -> bytes:
     return _batch_of(b"](" + first + again * (arrays - 1) + b"e")
 
 
+def _labels_of(ops: bytes, n: int = 2) -> bytes:
+    """{'data': n blank images, 'labels': <ops>}: a batch whose labels the given opcodes build."""
+    raw = b"T" + struct.pack("<I", n * 3072) + bytes(n * 3072)
+    return b"\x80\x02}(" + _text("data") + _array_ops((n, 3072), raw) + _text("labels") + ops + b"u."
+
+
+def _nested_labels(levels: int = 4, width: int = 100) -> bytes:
+    """Level 0 a list of `width` zeros, each next level a list of `width` references to the one below: width **
+    levels labels once numpy expands them (the issue's 7.9 KB file took 3 GB and 23 s)."""
+    ops, item = b"", _int(0)
+    for i in range(levels):
+        ops += b"](" + item * width + b"e"
+        if i < levels - 1:
+            ops += b"q" + bytes([i]) + b"0"            # memoised in slot i and popped: the next level refers to it
+            item = b"h" + bytes([i])
+    return _labels_of(ops)
+
+
+def _huge_shape(path: Path, size: int = 4 << 20) -> None:
+    """_reconstruct of a shape of two integers of `size` bytes each: 22 s of multiplying them, before any check."""
+    big = b"\x8b" + struct.pack("<i", size) + b"\x01" * size
+    path.write_bytes(_batch_of(RECONSTRUCT + NDARRAY + _tuple(big, big) + b"U\x01b\x87R"))
+
+
 HOSTILE_BATCHES = {  # case: (the file's bytes, or a function making it at a path; a word the message must contain)
     "ndarray over one byte with zero strides (3 GB)": (ZERO_STRIDES, "ndarray directly"),
     "_reconstruct of a 3 GB shape": (_batch_of(RECONSTRUCT + NDARRAY + _tuple(_int(10**6), _int(3072))
@@ -650,6 +861,18 @@ HOSTILE_BATCHES = {  # case: (the file's bytes, or a function making it at a pat
                                                + b"U\x01b\x87R"), "other than numpy.ndarray"),
     "a file over the size cap": (lambda p: open(p, "wb").truncate(60 * 1024 * 1024), "more than a CIFAR-10"),
     "a FIFO in place of a batch": (lambda p: os.mkfifo(p), "not a regular file"),
+    "a memo index that zero-fills a 1 GiB table (9 bytes)": (b"\x80\x02Nr" + struct.pack("<I", 1 << 26) + b".",
+                                                              "memo index"),
+    "labels: one 1 MB string 1,000 times (1 GB in numpy)": (
+        lambda p: p.write_bytes(_labels_of(b"](T" + struct.pack("<I", 1 << 20) + bytes(1 << 20) + b"q\x00"
+                                           + b"h\x00" * 999 + b"e")), "more than the file"),
+    "labels: lists of lists through the memo (10^8 from 7 KB)": (_nested_labels(), "more than the file"),
+    "ragged labels": (_labels_of(b"](](" + _int(0) + _int(1) + b"e](" + _int(2) + b"ee"), "flat list"),
+    "labels nested 200,000 deep": (lambda p: p.write_bytes(_labels_of(_int(0) + b"\x85" * 200_000)), "opcodes"),
+    "labels nested 1,000 deep": (_labels_of(_int(0) + b"\x85" * 1000), "deep"),
+    "labels that hold themselves": (_labels_of(b"]q\x00h\x00a"), "holds itself"),
+    "a shape of two 4 MB integers": (_huge_shape, "-bit integer"),
+    "a global whose name carries terminal escapes": (b"\x80\x02cos\x1b]52;c;aGk=\x07\nsystem\n.", "os\\x1b]52"),
 }
 
 
@@ -987,6 +1210,15 @@ def _values(**changes):
     return lambda d: _run_dir(d, claims=_claim(**{**base, **changes}))
 
 
+def _old_and_new(old: list[dict], new: list[dict]):
+    """Makes NEW, and OLD beside it (over the test's own OLD)."""
+    return lambda d: (_run_dir(d.parent / "old", claims=old), _run_dir(d, claims=new))
+
+
+_SAME = {**GOOD_RESULT, "a_values": [0.70, 0.71, 0.705], "b_values": [0.66, 0.665, 0.67]}   # as _values() writes
+_UNKNOWN = {**GOOD_RESULT, "claim_id": "9.9/a-claim-this-bnbench-does-not-know"}
+_TIME = {**GOOD_RESULT, "claim_id": "2.1/bn-costs-time", "a_values": [0.110, 0.112], "b_values": [0.100, 0.101]}
+
 COMPARE_GATES = {  # case: (make NEW, extra arguments, exit status, a word the output must contain)
     "the same run": (_values(), [], 0, ""),
     "NEW interrupted (partial)": (lambda d: (_values()(d), _run_dir(d, claims=json.loads(
@@ -1005,6 +1237,15 @@ COMPARE_GATES = {  # case: (make NEW, extra arguments, exit status, a word the o
     "--max-slowdown 0": (_values(), ["--max-slowdown", "0"], 2, "--max-slowdown"),
     "--max-slowdown inf": (_values(), ["--max-slowdown", "inf"], 2, "--max-slowdown"),
     "OLD with no claims": (_values(), ["OLD-EMPTY"], 2, "no claims"),
+    "an unknown claim 31 points lower in NEW": (_old_and_new([_UNKNOWN], [{**_UNKNOWN, "a_values": [0.39, 0.40]}]),
+                                                [], 2, "9.9/a-claim-this-bnbench-does-not-know"),
+    "an unknown claim, --allow-unjudged": (_old_and_new([_UNKNOWN], [{**_UNKNOWN, "a_values": [0.39, 0.40]}]),
+                                           ["--allow-unjudged"], 0, "not judged"),
+    "a claim twice in NEW, the first copy lower": (lambda d: _run_dir(d, claims=[
+        {**_SAME, "a_values": [0.30, 0.31, 0.305]}, _SAME]), [], 2, "2 copies in NEW"),
+    "a claim twice in OLD": (_old_and_new([_SAME, _SAME], [_SAME]), [], 2, "2 copies in OLD"),
+    "interleaved s/step 2x in NEW (a rise is the regression)": (_old_and_new([_TIME], [
+        {**_TIME, "a_values": [0.220, 0.224], "b_values": [0.200, 0.202]}]), [], 1, "interleaved_time x2.00"),
 }
 
 
@@ -1051,7 +1292,7 @@ TRAIN_BENCH = textwrap.dedent('''
 ''')
 
 
-def _pytest(where: Path, bench: str, out: Path) -> subprocess.Popen:
+def _pytest(where: Path, bench: str, out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """Plain pytest (no xdist) on ``bench`` in ``where``, writing to ``out``, on synthetic data, tiny runs."""
     from test_plugin import synthetic_conftest
 
@@ -1059,10 +1300,10 @@ def _pytest(where: Path, bench: str, out: Path) -> subprocess.Popen:
     (where / "conftest.py").write_text(synthetic_conftest(100, 100))
     (where / "test_bench.py").write_text(bench)
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
-                             "--bnbench-out", str(out), "--bnbench-epochs", "1", "--bnbench-subset", "3",
+                             "--bnbench-out", str(out), "--bnbench-epochs", "1", "--bnbench-subset", "3", *extra,
                              str(where / "test_bench.py")], cwd=where, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "XDG_CACHE_HOME": str(where / "cache")})
+                            env={**os.environ, "XDG_CACHE_HOME": str(where / "cache"), **(env or {})})
 
 
 SIGNALLED_WHILE_FINISHING = TRAIN_BENCH + textwrap.dedent('''
@@ -1091,9 +1332,9 @@ def _wait_for(proc: subprocess.Popen, path: Path, seconds: float = 120) -> None:
         time.sleep(0.05)
 
 
-def _interrupted_by(signum: int):
+def _interrupted_by(signum: int, *extra: str, env: dict | None = None):
     def case(tmp_path, second=False):
-        proc = _pytest(tmp_path / "first", WAITING_BENCH, tmp_path / "out")
+        proc = _pytest(tmp_path / "first", WAITING_BENCH, tmp_path / "out", *extra, env=env)
         try:
             _wait_for(proc, tmp_path / "waiting")          # one record written, the run waiting in its 2nd test
             if second:                                     # a second plain pytest on the same folder: refused
@@ -1151,6 +1392,31 @@ def _sigterm_while_the_summary_is_written(tmp_path):
     assert summary["partial"] is True and summary["trained_runs"] == 1
 
 
+SPEED_BENCH = textwrap.dedent('''
+    import os
+    import signal
+    import pytest
+
+    @pytest.mark.speed
+    def test_speed(bnbench_device, benchmark):      # SIGTERM while the benchmark's first round is timed
+        benchmark.pedantic(os.kill, args=(os.getpid(), signal.SIGTERM), rounds=1, iterations=1)
+''')
+
+
+def _sigterm_in_a_speed_benchmarks_first_round(tmp_path):
+    timings = tmp_path / "timings.json"
+    proc = _pytest(tmp_path / "run", SPEED_BENCH, tmp_path / "out", "-m", "speed", "--benchmark-enable",
+                   "--benchmark-json", str(timings))
+    try:
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2 and "Traceback" not in output, output     # interrupted, pytest-benchmark's JSON
+    assert json.loads(timings.read_text())["benchmarks"] == []            # written without the round-less one
+
+
 def test_the_run_lock_is_shared_by_one_runs_workers_and_refuses_anyone_else(tmp_path):
     """Locks are per open file, so one process can play every part: a plain run holds the folder alone; the
     xdist workers of one run share it; a worker of another run, or a plain run, is refused naming the holder."""
@@ -1174,10 +1440,20 @@ def test_the_run_lock_is_shared_by_one_runs_workers_and_refuses_anyone_else(tmp_
     release_run_lock(acquire_run_lock(tmp_path, "run-e")[0])    # free again once both workers are done
 
 
+def _sigterm_midway_under_ray(tmp_path):
+    """ray.init installs its own SIGTERM handler (a traceback, summary not partial, exit 134): bnbench's is kept."""
+    pytest.importorskip("ray")
+    _interrupted_by(signal.SIGTERM, "--bnbench-executor", "ray",
+                    env={"RAY_ADDRESS": "local", "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"})(tmp_path)
+
+
 PROCESS_FAULTS = {"SIGTERM midway": _interrupted_by(signal.SIGTERM),
+                  "SIGTERM midway under Ray (--bnbench-executor ray)": _sigterm_midway_under_ray,
                   "SIGHUP midway, with a second pytest on the folder refused": _sighup_and_a_second_run_refused,
                   "a write failing at the end of the run": _end_of_run_write_fails,
-                  "SIGTERM while summary.json is written": _sigterm_while_the_summary_is_written}
+                  "SIGTERM while summary.json is written": _sigterm_while_the_summary_is_written,
+                  "SIGTERM in a speed benchmark's first round (--benchmark-json)":
+                      _sigterm_in_a_speed_benchmarks_first_round}
 
 
 @pytest.mark.parametrize("case", PROCESS_FAULTS)
@@ -1188,6 +1464,6 @@ def test_process_fault_is_survived_and_reported(case, tmp_path):
 def test_catalog_size():
     """The counts the README and BENCHMARKS.md quote: inputs tried, faults injected, rules held."""
     inputs = len(BAD_DATA) + len(BAD_SETTINGS) + len(HOSTILE_FOLDERS) + len(HOSTILE_RECORDS) + len(HOSTILE_TEXT) \
-        + len(HOSTILE_BATCHES) + len(COMPARE_GATES)
+        + len(HOSTILE_BATCHES) + len(COMPARE_GATES) + len(RAY_RETURNS) + len(POOLED_RECORDS)
     faults = len(FAULTS) + len(OUTPUT_WRITES) + len(PROCESS_FAULTS) + 2   # + Ctrl-C and SIGKILL (test_records.py)
-    assert (inputs, faults, len(FILES)) == (112, 34, 4), (inputs, faults, len(FILES))
+    assert (inputs, faults, len(FILES)) == (155, 36, 4), (inputs, faults, len(FILES))

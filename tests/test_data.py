@@ -3,15 +3,18 @@
 Never touches /tmp/cifar or the network: batch files are written into tmp_path the way the official
 files are written, and torchvision is replaced by a fake whenever a download would start.
 """
+import gc
 import io
 import os
 import pickle
+import pickletools
 import socket
 import struct
 import sys
 import types
 import urllib.error
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -163,6 +166,66 @@ def test_safe_load_pickle_accepts_file_objects():
     assert out[b"labels"] == [1, 2] and out[b"data"].tolist() == [0, 1, 2, 3]
 
 
+_PICKLABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                          max_size=3),
+    max_leaves=12)
+
+
+@FAST
+@given(obj=_PICKLABLE, protocol=st.integers(0, pickle.HIGHEST_PROTOCOL))
+def test_the_opcode_reader_reads_as_pickletools_does(obj, protocol):
+    """The survey's reader (``_opcodes``) against ``pickletools.genops``: the same opcodes and arguments, except
+    that a counted string is its length in bytes (genops decodes it)."""
+    blob = pickle.dumps(obj, protocol=protocol)
+
+    def counted(op, arg):
+        if op.name not in D._TEXTS or op.arg.n not in D._COUNTS:
+            return arg
+        return len(arg.encode("utf-8", "surrogatepass") if "unicode" in op.arg.name else arg)
+    assert list(D._opcodes(blob)) == [(op.name, counted(op, arg)) for op, arg, _ in pickletools.genops(blob)]
+
+
+@pytest.mark.parametrize("protocol", [None, 3, 4])
+def test_a_full_size_batch_is_far_inside_the_survey_limits(tmp_path, protocol):
+    """10,000 images as the official files are written (None; unpack_jpeg_pack.py writes them so too) or as
+    Python 3 re-pickles them: read, with its opcodes and memo entries under a third of the limits."""
+    rng = np.random.default_rng(0)
+    data, labels = rng.integers(0, 256, (10_000, 3072), dtype=np.uint8), (np.arange(10_000) % 10).tolist()
+    path = tmp_path / "data_batch_1"
+    if protocol is None:
+        write_batch(path, data, labels)
+    else:
+        path.write_bytes(pickle.dumps({"batch_label": "training batch 1 of 5", "labels": labels, "data": data,
+                                       "filenames": [f"img_{i:05d}.png" for i in range(10_000)]}, protocol=protocol))
+    names = [name for name, _ in D._opcodes(path.read_bytes())]
+    assert len(names) < D.MAX_OPCODES / 3
+    assert sum(name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE") for name in names) < D.MAX_MEMO / 3
+    images, got = D.read_batch(path)
+    assert got.tolist() == labels and np.array_equal(images.reshape(10_000, 3072), data)
+
+
+def test_the_unpickler_and_the_bytes_it_read_are_freed_at_once(tmp_path, monkeypatch):
+    """Its memo and attributes hold its own bound methods (a cycle): broken after each load, so the 31 MB it read
+    go back before the next batch is read, not at some later garbage collection."""
+    made = []
+
+    class Watched(D._SafeUnpickler):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(D, "_SafeUnpickler", Watched)
+    path = write_batch(tmp_path / "data_batch_1", np.zeros((2, 3072), np.uint8), [0, 1])
+    gc.disable()
+    try:
+        D.read_batch(path)
+        assert made[0]() is None
+    finally:
+        gc.enable()
+
+
 @FAST
 @given(frac=st.floats(0.0, 0.999))
 def test_truncated_batch(tmp_path_factory, frac):
@@ -198,6 +261,8 @@ def test_missing_file_is_data_error(tmp_path):
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [-1, 0]}, "found -1"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1, 2]}, "3 labels for 2 images"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0.5, 1.0]}, "integers"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": (0, 1)}, "'labels' is a tuple"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [[0, 1], [1]]}, "flat list"),
     ({b"data": np.zeros((2, 3072), np.uint8)}, "'labels'"),
     ([1, 2, 3], "list"),
 ])

@@ -116,7 +116,8 @@ def test_the_claims_table_reads_at_80_columns(tmp_path):
     assert max(map(len, lines)) <= 80
     for r in results:   # every id whole, its verdict whole on the same line
         assert any(line.startswith(r.claim_id) and line.rstrip().endswith(r.verdict) for line in lines), r.claim_id
-    assert len(lines) <= 2 + 4 * len(results)
+    assert len(lines) <= 2 + 5 * len(results)
+    assert "…" not in text and "why: " + "a long reason " * 11 + "a long reason" in " ".join(text.split())  # wrapped
     wide = render(summary_tables(results, width=200), width=200)
     assert "measured (final epoch a vs b)" in wide            # the wide layout keeps every number
 

@@ -58,3 +58,51 @@ def test_folders_of_different_configurations_are_refused_in_one_line(tmp_path, d
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "cannot pool" in err and "configuration hash" in err, err
     assert str(tmp_path / "one") in err and str(tmp_path / "two") in err
+
+
+def _study_scale_folder(out, seeds, steps: int = 156_300):
+    """A folder as a full run leaves it for two claims of 1.1: relu-beats-tanh (accuracy; runs of the longest
+    full-scale length, 1.2's 100 x 1,563 steps, stored as the JSON lists records had before packing: 3.5 MB each)
+    and cross-entropy-is-nll (per-step losses, ten steps), with its summary.json."""
+    from bnbench.engine.config import TrainConfig
+    from bnbench.engine.record import RunRecord
+    from bnbench.store import Store, Summary, record_to_json, write_json_atomic
+    from bnbench.verdicts.evaluate import evaluate
+
+    claims = [CLAIM, CLAIMS["1.1/cross-entropy-is-nll"]]
+    store, records = Store(out), {}
+    for e in (e for c in claims for e in c.experiments):
+        records[e.id] = []
+        for k in seeds:
+            config: TrainConfig = e.config.replace(seed=e.config.seed + k)
+            n = config.max_steps or steps
+            rec = RunRecord(config=config.to_dict(), config_hash=config.hash, device="cuda:0", env={},
+                            started_at="t0", finished_at="t1", step_loss=[2.3 - 1e-6 * i for i in range(n)],
+                            epochs=[{"epoch": 1, "train_loss": 1.0, "train_time_s": 30.0, "images": 50_000,
+                                     "steps": n, "test_loss": 1.0, "test_acc": 0.65 + 0.01 * k}])
+            path = store.save_record(rec, e.id, "full", k)
+            write_json_atomic(path, {**record_to_json(rec, experiment=e.id, profile="full"), "schema_version": 1,
+                                     "step_loss": rec.step_loss})
+            records[e.id].append(rec)
+    store.write_summary(Summary(path="", claims=[evaluate(c, records, profile_name="full") for c in claims]))
+    return str(out)
+
+
+def test_pooling_keeps_per_step_losses_only_for_the_claims_that_read_them(tmp_path, monkeypatch, capsys):
+    """Each claim's verdict gets its records without per-step series unless its metric reads them (the identity
+    claim's step_loss_gap): a study-scale run's 156,300 step losses are 5 MB as Python floats, 160 records 0.8 GB."""
+    import bnbench.verdicts.evaluate as evaluation
+
+    dirs = [_study_scale_folder(tmp_path / "one", (0,)), _study_scale_folder(tmp_path / "two", (1,))]
+    seen, evaluate = {}, evaluation.evaluate
+
+    def spy(claim, records, **kwargs):
+        seen[claim.id] = records
+        return evaluate(claim, records, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", spy)
+    assert main(["summary", *dirs]) == 0
+    assert f"pooled {CLAIM.id} [full]: 2 seeds" in capsys.readouterr().out
+    assert [len(r.step_loss) for runs in seen["1.1/cross-entropy-is-nll"].values() for r in runs] == [10] * 4
+    assert [len(r.step_loss) for runs in seen[CLAIM.id].values() for r in runs] == [0] * 4
+    assert [r.final_test_acc for r in seen[CLAIM.id]["1.1/tanh"]] == [0.65, 0.66]

@@ -1,11 +1,14 @@
 """The Ray executor (``--bnbench-executor ray``): runs trained as tasks on a local Ray cluster (loopback only, 2
 CPUs) give the records, verdicts and values of the same runs trained in-process; a worker killed mid-run is retried
-and nothing finished is lost; without Ray the option is one usage line naming the extra.
+and nothing finished is lost; without Ray the option is one usage line naming the extra. Through a fake Ray
+(``FakeRay``, no cluster): what a task returns is checked against what was submitted, its error text is escaped,
+ray.init leaves bnbench's SIGTERM handler in place, and a bad or dead address is one line before ray.init.
 
-Skipped as a whole where Ray is not installed (except the no-Ray usage line, which needs no Ray).
+The tests on a real cluster are skipped where Ray is not installed; the fake's need no Ray.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from factories import run_record
 from test_plugin import synthetic_conftest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +78,164 @@ def test_without_ray_the_option_is_one_usage_line_naming_the_extra(tmp_path):
 @pytest.fixture(scope="module")
 def ray():
     return pytest.importorskip("ray")
+
+
+# -- a fake Ray: what comes back from a task, chosen by the test, without a cluster --------------------------------
+
+class FakeRay:
+    """Ray's API as RayExecutor uses it, in this process: a task's training is ``work(config_dict)``, so a test
+    chooses what a worker returns (a record, something else, an error) without training anything. ``init`` does to
+    the driver's SIGTERM handler what ray.init does (sys.exit), and records the addresses it was called with."""
+
+    def __init__(self, work):
+        self.work, self.initialized, self.inits = work, False, []
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, address=None, **kwargs):
+        self.inits.append(address)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        self.initialized = True
+
+    def shutdown(self):
+        self.initialized = False
+
+    def cluster_resources(self):
+        return {"CPU": 2.0}
+
+    def put(self, value):
+        return value
+
+    def remote(self, **options):
+        return lambda fn: _FakeTask(self.work)
+
+    def get(self, ref):
+        return ref()
+
+    def wait(self, refs, num_returns, timeout):
+        return list(refs), []
+
+    def cancel(self, ref, force):
+        pass
+
+
+class _FakeTask:
+    def __init__(self, work):
+        self.work = work
+
+    def options(self, **resources):
+        return self
+
+    def remote(self, config_dict, data_ref, device, cuda_graphs):
+        return lambda: self.work(config_dict)
+
+
+@contextlib.contextmanager
+def fake_ray(work):
+    """RayExecutors made inside get a FakeRay running ``work``; the SIGTERM handler is put back afterwards."""
+    import bnbench.executors as executors
+
+    fake, saved, handler = FakeRay(work), executors.require_ray, signal.getsignal(signal.SIGTERM)
+    executors.require_ray = lambda: fake
+    try:
+        yield fake
+    finally:
+        executors.require_ray = saved
+        signal.signal(signal.SIGTERM, handler)
+
+
+def returned_record(config_dict: dict) -> dict:
+    """What an honest task returns for ``config_dict``: a finished record of it, as the store's JSON dict."""
+    from bnbench.engine.config import TrainConfig
+    from bnbench.store.formats import record_to_json
+
+    return record_to_json(run_record(0.5, config=config_dict, config_hash=TrainConfig.from_dict(config_dict).hash,
+                                     finished_at="t1"))
+
+
+def test_ctrl_c_writes_only_the_returns_that_are_the_runs_submitted(tmp_path):
+    """Runner.keep_finished (Ctrl-C under Ray): a finished task whose record is another configuration's is named
+    in one line and not written; the honest one is written."""
+    from bnbench.runner import Options, Runner
+    from bnbench.study.catalog import EXPERIMENTS
+
+    def work(config_dict):
+        return returned_record({**config_dict, "lr": 0.5} if config_dict["seed"] == 1 else config_dict)
+
+    said = []
+    with fake_ray(work):
+        runner = Runner(Options(out=str(tmp_path / "out"), executor="ray", seeds=2, epochs=1, subset=10))
+        runner._data, runner.say = "data", said.append
+        profile = runner.profile("smoke")
+        for seed in (0, 1):
+            assert runner.prefetch(EXPERIMENTS["1.1/base-nll"], profile, seed)
+        assert runner.keep_finished() == 1
+    (written,) = (tmp_path / "out" / "records").rglob("*.json")
+    assert "seed0" in written.name and runner.trained == 1
+    (line,) = [l for l in said if "refused" in l]
+    assert "1.1/base-nll seed 2/2" in line and "hashes to" in line and "\n" not in line, line
+
+
+def test_a_tasks_error_text_reaches_the_terminal_escaped():
+    from bnbench.executors import ExecutorError, RayExecutor
+
+    def work(config_dict):
+        raise RuntimeError("boom \x1b]52;c;ZXZpbA==\x07 \u202e\x1b[2J")
+
+    with fake_ray(work):
+        executor = RayExecutor(say=lambda line: None)
+        with pytest.raises(ExecutorError) as info:
+            executor.train(_config(), "data", device="cpu", label="1.1/base-nll seed 1/1")
+    message = str(info.value)
+    assert "boom" in message and "\\x1b" in message and "\\u202e" in message, message
+    assert not any(ch in message for ch in "\x1b\x07\u202e\n"), message
+
+
+def test_sigterm_on_the_driver_keeps_bnbenchs_handler_after_ray_init():
+    """ray.init installs its own SIGTERM handler (sys.exit: a traceback and exit 134 instead of the Ctrl-C path):
+    the handler in place before (the plugin's) is put back."""
+    from bnbench.executors import RayExecutor
+
+    def ours(signum, frame):
+        raise KeyboardInterrupt
+
+    with fake_ray(returned_record) as fake:
+        signal.signal(signal.SIGTERM, ours)
+        RayExecutor(say=lambda line: None).start()
+        assert fake.inits and signal.getsignal(signal.SIGTERM) is ours
+
+
+@pytest.mark.parametrize("address, env", [("127.0.0.1:1", None), ("ray://127.0.0.1:1", None),
+                                          ("auto", "127.0.0.1:1")], ids=["HOST:PORT", "ray://", "stale RAY_ADDRESS"])
+def test_an_address_where_nothing_answers_is_one_line_within_seconds(address, env, monkeypatch):
+    """ray.init retries a dead address for minutes (831 s measured): a bounded probe answers first, before ray.init
+    is ever called."""
+    from bnbench.errors import ConfigError
+    from bnbench.executors import RayExecutor
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if env:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    with fake_ray(returned_record) as fake:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            RayExecutor(address=address, say=lambda line: None).start()
+        assert time.monotonic() - started < 10 and not fake.inits
+    message = str(info.value)
+    assert "\n" not in message and "nothing answers at 127.0.0.1:1" in message, message
+    assert ("RAY_ADDRESS" in message) == bool(env), message
+
+
+def test_an_empty_or_foreign_address_is_a_usage_line_not_internalerror(tmp_path):
+    (tmp_path / "test_section.py").write_text("def test_x():\n    pass\n")
+    for address in ("", "http://head:6379"):
+        proc = _pytest(tmp_path, tmp_path / "out", "--bnbench-executor", "ray", "--bnbench-ray-address", address,
+                       timeout=60)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 4 and "INTERNALERROR" not in text and "Traceback" not in text, text
+        line = next(l for l in text.splitlines() if l.startswith("ERROR:"))
+        assert "--bnbench-ray-address" in line and "HOST:PORT" in line, line
 
 
 def test_a_section_through_ray_equals_the_local_run(ray, tmp_path):

@@ -21,8 +21,10 @@ import functools
 import io
 import os
 import pickle
+import pickletools
 import socket
 import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from bnbench.errors import ConfigError, DataError
+from bnbench.text import plain
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 NORMALIZATIONS = {
@@ -53,7 +56,7 @@ def _one_line(text: str) -> str:
 
 
 def _error(message: str) -> DataError:
-    return DataError(_one_line(message))
+    return DataError(plain(_one_line(message)))   # names from a file or a path can carry terminal escapes
 
 
 # -----------------------------------------------------------------------------
@@ -63,6 +66,204 @@ def _error(message: str) -> DataError:
 # and file names). Anything larger is not a CIFAR-10 batch, and is refused before it is read.
 MAX_BATCH_BYTES = 48 * 1024 * 1024
 _ARRAY_KINDS = "biuf"            # bool, signed / unsigned integers, floats: what a batch (or a damaged one) holds
+
+# What the pickle may build, checked on its opcodes before anything is built (``_survey``). An official batch (10,000
+# images) has 30,108 opcodes, 10,023 memo entries (0..10,022), nests 5 deep, has no integer above 10,000 and shares
+# nothing, so no object in it expands to more than the file's size. Each limit leaves room for a re-pickled copy.
+MAX_OPCODES = 1 << 17            # bounds the objects, references and container items it can make: one per opcode
+MAX_MEMO = 1 << 15               # memo indices: the unpickler's memo table grows to twice the largest one
+MAX_DEPTH = 16                   # containers inside containers
+MAX_INT_BITS = 64                # a shape or a label; wider integers make the shape arithmetic slow
+_SHARING_SLACK = 4096            # what a re-pickled copy may share (Python's pickler memoises equal objects)
+_NUMBERS = frozenset({"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"})
+_TEXTS = frozenset({"STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
+                    "BYTEARRAY8", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"})
+_OTHER_LEAVES = frozenset({"NONE", "NEWTRUE", "NEWFALSE", "FLOAT", "BINFLOAT", "GLOBAL", "EXT1", "EXT2", "EXT4",
+                           "PERSID", "NEXT_BUFFER"})
+_BUILT_FROM_MARK = frozenset({"TUPLE", "LIST", "DICT", "FROZENSET", "INST", "OBJ"})
+_BUILT_FROM = {"EMPTY_LIST": 0, "EMPTY_DICT": 0, "EMPTY_SET": 0, "EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2,
+               "TUPLE3": 3, "REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3, "STACK_GLOBAL": 2, "BINPERSID": 1}
+_FILLED_FROM_MARK = frozenset({"APPENDS", "SETITEMS", "ADDITEMS"})
+_FILLED_FROM = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}
+_NO_OBJECT = frozenset({"PROTO", "FRAME", "READONLY_BUFFER", "STOP"})
+_COUNTS = {pickletools.TAKEN_FROM_ARGUMENT1: "<B", pickletools.TAKEN_FROM_ARGUMENT4: "<i",
+           pickletools.TAKEN_FROM_ARGUMENT4U: "<I", pickletools.TAKEN_FROM_ARGUMENT8U: "<Q"}
+_FIXED = {"uint1": "<B", "uint2": "<H", "int4": "<i", "uint4": "<I", "uint8": "<Q", "float8": ">d"}
+
+
+def _opcode_table() -> list:
+    """Per opcode byte: (name, how its argument is read, whether that argument is a string counted before it)."""
+    table = [None] * 256
+    for op in pickletools.opcodes:
+        if op.arg is None:
+            table[ord(op.code)] = (op.name, None, False)
+        elif op.arg.name in _FIXED:
+            table[ord(op.code)] = (op.name, struct.Struct(_FIXED[op.arg.name]), False)
+        elif op.name in _TEXTS and op.arg.n in _COUNTS:
+            table[ord(op.code)] = (op.name, struct.Struct(_COUNTS[op.arg.n]), True)
+        else:                                           # text lines, LONG1 / LONG4: pickletools' own reader
+            table[ord(op.code)] = (op.name, op.arg.reader, False)
+    return table
+
+
+_OPCODES = _opcode_table()
+
+
+def _opcodes(blob: bytes):
+    """(name, argument) of each opcode up to STOP, read with pickletools' opcode table and argument readers as
+    ``pickletools.genops`` reads them, except that a counted string comes as its length, checked to be inside the
+    file: genops copies and decodes every string, which for a batch's 30 MB of pixels costs three times the rest
+    of the pass, and reads every opcode through a file object (measured per batch: genops 46 ms of CPU, this 6)."""
+    f = io.BytesIO(blob)
+    pos, end = 0, len(blob)
+    while pos < end:
+        entry = _OPCODES[blob[pos]]
+        if entry is None:
+            raise ValueError(f"unknown opcode {blob[pos:pos + 1]!r} at byte {pos:,}")
+        name, how, counted = entry
+        pos += 1
+        if how is None:
+            arg = None
+        elif isinstance(how, struct.Struct):
+            (arg,) = how.unpack_from(blob, pos)
+            pos += how.size
+            if counted:
+                if arg < 0 or pos + arg > end:
+                    raise ValueError(f"a {name} of {arg:,} bytes runs past the end of the file")
+                pos += arg
+        else:
+            f.seek(pos)
+            arg = how(f)
+            pos = f.tell()
+        yield name, arg
+        if name == "STOP":
+            return
+    raise ValueError("the pickle ends before its STOP")
+
+
+def _survey(blob: bytes, refuse) -> None:
+    """Replay the pickle's opcodes on a model of its stack and memo, to refuse what it would build before the
+    unpickler builds it: a memo index that grows the memo table to GiBs (9 bytes suffice), more opcodes than a batch
+    has, huge integers, deep nesting, a container that holds itself, and references back to what it already built
+    (one string or one list repeated through the memo: a 7.9 KB file whose labels amount to 3 GB once numpy
+    expands them; a tuple of itself twice, 100 times over, that a dict key would hash forever). Every string's
+    declared length is checked against the file's end too (``_opcodes``), before the unpickler would allocate it.
+
+    On the model's stack a built object is a node (an index into ``weight`` / ``kids``) and anything else a leaf,
+    ``~w`` for its weight w (a string's length, else 1). Every byte of a pickle makes at most one unit of weight, so
+    a pickle that shares nothing expands to at most its own size: the expanded size of every object (each reference
+    counted as a copy) is held to that, plus a little for what a re-pickled copy shares."""
+    weight: list[int] = []           # per node: 1, plus the weights of the leaves put into it
+    kids: list[list[int]] = []       # per node: the nodes put into it (a node put twice is counted twice)
+    stack: list[int] = []
+    marks: list[int] = []
+    memo: dict[int, int] = {}
+
+    def pop(k: int) -> list[int]:
+        start = len(stack) - k
+        if start < (marks[-1] if marks else 0):
+            raise ValueError("stack underflow")
+        items = stack[start:]
+        del stack[start:]
+        return items
+
+    def pop_mark() -> list[int]:
+        items = stack[marks[-1]:]
+        del stack[marks.pop():]
+        return items
+
+    def fill(node: int, items: list[int]) -> None:
+        if node < 0:
+            raise ValueError("items put into something that is not a container")
+        for item in items:
+            if item < 0:
+                weight[node] += ~item
+            else:
+                kids[node].append(item)
+
+    def build(items: list[int]) -> None:
+        weight.append(1)
+        kids.append([])
+        fill(len(weight) - 1, items)
+        stack.append(len(weight) - 1)
+
+    def remember(index: int) -> None:
+        if not 0 <= index < MAX_MEMO:
+            raise refuse(f"it uses the memo index {index:,}; a CIFAR-10 batch needs fewer than {MAX_MEMO:,}")
+        memo[index] = stack[-1]
+
+    for count, (name, arg) in enumerate(_opcodes(blob)):
+        if count >= MAX_OPCODES:
+            raise refuse(f"it has more than {MAX_OPCODES:,} opcodes; a CIFAR-10 batch has about 30,000")
+        if name in _TEXTS:                      # the most frequent opcodes first: a batch's file names...
+            stack.append(~(arg if isinstance(arg, int) else len(arg)))
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            remember(arg)
+        elif name in _NUMBERS:                  # ... and labels
+            if arg.bit_length() > MAX_INT_BITS:
+                raise refuse(f"it holds a {arg.bit_length():,}-bit integer")
+            stack.append(~1)
+        elif name in _OTHER_LEAVES:
+            stack.append(~1)
+        elif name in _BUILT_FROM:
+            build(pop(_BUILT_FROM[name]))
+        elif name in _BUILT_FROM_MARK:
+            build(pop_mark())
+        elif name in _FILLED_FROM:
+            items = pop(_FILLED_FROM[name])
+            fill(stack[-1], items)
+        elif name in _FILLED_FROM_MARK:
+            items = pop_mark()
+            fill(stack[-1], items)
+        elif name == "MARK":
+            marks.append(len(stack))
+        elif name == "POP" and marks and marks[-1] == len(stack):
+            marks.pop()
+        elif name == "POP":
+            pop(1)
+        elif name == "POP_MARK":
+            pop_mark()
+        elif name == "DUP":
+            stack.append(stack[-1])
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo[arg])
+        elif name == "MEMOIZE":
+            remember(len(memo))
+        elif name not in _NO_OBJECT:
+            raise refuse(f"it uses the opcode {name}, which no CIFAR-10 batch does")
+    _check_extent(weight, kids, len(blob) + _SHARING_SLACK, refuse)
+
+
+def _check_extent(weight: list[int], kids: list[list[int]], most: int, refuse) -> None:
+    """The expanded size and the depth of every object ``_survey`` modelled (whether the pickle returns it or only
+    hashes it as a dict key), walked without recursion, each node once."""
+    size, height = [-1] * len(weight), [0] * len(weight)
+    on_path = bytearray(len(weight))
+    for root in range(len(weight)):
+        if size[root] >= 0:
+            continue
+        path = [(root, 0)]
+        on_path[root] = 1
+        while path:
+            node, i = path[-1]
+            if i < len(kids[node]):
+                path[-1] = (node, i + 1)
+                kid = kids[node][i]
+                if on_path[kid]:
+                    raise refuse("it builds a container that holds itself")
+                if size[kid] < 0:
+                    on_path[kid] = 1
+                    path.append((kid, 0))
+                continue
+            path.pop()
+            on_path[node] = 0
+            size[node] = min(most + 1, weight[node] + sum(size[k] for k in kids[node]))
+            height[node] = 1 + max((height[k] for k in kids[node]), default=0)
+            if height[node] > MAX_DEPTH:
+                raise refuse(f"it nests containers more than {MAX_DEPTH} deep")
+            if size[node] > most:
+                raise refuse(f"it refers back to what it already built until one object amounts to more than "
+                             f"{most:,} bytes, more than the file itself holds ({most - _SHARING_SLACK:,} bytes)")
 
 
 def _reconstruct_function():
@@ -98,17 +299,45 @@ class _GuardedArray(np.ndarray):
         super().__setstate__(state)
 
 
+class _Bytes:
+    """The file's bytes as the unpickler reads them, handed out as views (it copies what it keeps): the bytes read
+    once for ``_survey`` are unpickled without a second copy of 30 MB of pixels, and ``peek`` lets it read ahead
+    as from a buffered file (without it, the unpickler makes a Python call per opcode). ``readinto`` serves the
+    bytes objects of protocol 3 and later, which the unpickler reads only from bytes or into its own buffer."""
+
+    def __init__(self, blob: bytes):
+        self.blob, self.view, self.pos = blob, memoryview(blob), 0
+
+    def read(self, n: int = -1) -> memoryview:
+        start, self.pos = self.pos, len(self.blob) if n < 0 else min(len(self.blob), self.pos + n)
+        return self.view[start:self.pos]
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def peek(self, n: int = 1) -> memoryview:
+        return self.view[self.pos:self.pos + max(n, 1)]
+
+    def readline(self) -> memoryview:
+        end = self.blob.find(b"\n", self.pos)
+        return self.read(-1 if end < 0 else end + 1 - self.pos)
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """Builds only what a CIFAR-10 batch is made of: dicts, lists, strings, numbers, and numpy arrays of plain
-    numeric dtypes. The allowed globals are bounded too: every array's bytes are counted against the file's own
-    size (an array's raw bytes are in the file; one bytes object shared by many arrays, a huge shape or zero
-    strides are how a 100-byte pickle would otherwise expand to gigabytes), dtypes are plain numbers (no object,
-    structured or sub-array types), and ``numpy.ndarray`` is never called."""
+    numeric dtypes, and only once a first pass over the opcodes (``_survey``) has bounded what the pickle builds.
+    The allowed globals are bounded too: every array's bytes are counted against the file's own size (an array's
+    raw bytes are in the file; one bytes object shared by many arrays, a huge shape or zero strides are how a
+    100-byte pickle would otherwise expand to gigabytes), dtypes are plain numbers (no object, structured or
+    sub-array types), and ``numpy.ndarray`` is never called."""
 
-    def __init__(self, file, source: str, size: int):
-        super().__init__(file, encoding="bytes")
+    def __init__(self, blob: bytes, source: str):
+        super().__init__(_Bytes(blob), encoding="bytes")
+        self.blob = blob
         self.source = source
-        self.budget = size + 4096               # bytes of array data this file can hold, all arrays together
+        self.budget = len(blob) + 4096          # bytes of array data this file can hold, all arrays together
         guarded = type("_Guarded", (_GuardedArray,), {"_unpickler": self})
         self._array_type = guarded
         self._ndarray = _NdarrayName(self)
@@ -119,6 +348,10 @@ class _SafeUnpickler(pickle.Unpickler):
             ("numpy", "dtype"): self._dtype,
         }
 
+    def load(self):
+        _survey(self.blob, self.refuse)     # the very bytes unpickled next: read once, never re-read from the disk
+        return super().load()
+
     def refuse(self, why: str) -> DataError:
         return _error(f"{self.source}: refusing to unpickle: {why}; the file is not a CIFAR-10 batch or has been "
                       "tampered with. Delete it and point bnbench at a clean copy (--bnbench-data DIR or "
@@ -128,8 +361,8 @@ class _SafeUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise self.refuse(f"it names the global {module}.{name}, which is not one of the numpy types a "
-                              "CIFAR-10 batch needs") from None
+            raise self.refuse(f"it names the global {f'{module}.{name}'[:100]}, which is not one of the numpy "
+                              "types a CIFAR-10 batch needs") from None
 
     # -- the allowed globals, bounded ---------------------------------------------------------------------------
     def _plain_dtype(self, dt) -> np.dtype:
@@ -183,46 +416,34 @@ class _SafeUnpickler(pickle.Unpickler):
                               f"{len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__} bytes of data")
 
 
-def _file_size(f) -> int | None:
-    try:
-        return os.fstat(f.fileno()).st_size
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        pass
-    try:
-        here = f.tell()
-        size = f.seek(0, os.SEEK_END) - here
-        f.seek(here)
-        return size
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        return None
-
-
-def _load(f, source: str, size: int | None):
-    if size is None:
-        raise _error(f"{source}: cannot tell its size; give bnbench a file, not a stream")
-    if size > MAX_BATCH_BYTES:
-        raise _error(f"{source}: {size:,} bytes, more than a CIFAR-10 batch file can be ({MAX_BATCH_BYTES:,}); "
-                     f"the file is not a CIFAR-10 batch. Fix: re-download or re-unpack it, or {_FIX}.")
-    unpickler = _SafeUnpickler(f, source, size)
+def _load(f, source: str):
+    blob = f.read(MAX_BATCH_BYTES + 1)
+    if len(blob) > MAX_BATCH_BYTES:
+        raise _error(f"{source}: more than {MAX_BATCH_BYTES:,} bytes, more than a CIFAR-10 batch file can be; the "
+                     f"file is not a CIFAR-10 batch. Fix: re-download or re-unpack it, or {_FIX}.")
+    unpickler = _SafeUnpickler(blob, source)
     try:
         return unpickler.load()
-    finally:
-        unpickler._array_type._unpickler = None   # the arrays keep their class, not the unpickler and its memo
+    finally:   # the arrays keep their class, not the unpickler; its cycles (memo and attributes -> its bound methods
+        # -> it) broken, so that it and the bytes it read are freed now, not at the next garbage collection
+        unpickler._array_type._unpickler = None
+        unpickler.memo.clear()
+        unpickler.__dict__.clear()
 
 
 def safe_load_pickle(path_or_file, *, source: str) -> object:
     """Unpickle a CIFAR-10 batch, building only bounded ndarray / dtype objects (``_SafeUnpickler``) from a
-    regular file of at most ``MAX_BATCH_BYTES``. Errors are DataError."""
+    regular file (or a file object) of at most ``MAX_BATCH_BYTES``. Errors are DataError."""
     try:
         if hasattr(path_or_file, "read"):
-            return _load(path_or_file, source, _file_size(path_or_file))
+            return _load(path_or_file, source)
         # O_NONBLOCK: a FIFO planted as a batch file must not hang the run; it is refused below
         fd = os.open(path_or_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise _error(f"{source}: not a regular file; a CIFAR-10 batch is a plain file. Fix: {_FIX}.")
-            return _load(f, source, info.st_size)
+            return _load(f, source)
     except DataError:
         raise
     except OSError as e:
@@ -271,29 +492,39 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
                 else f"a {type(data).__name__}")
         raise _error(f"{source}: 'data' is {what}; a CIFAR-10 batch holds a uint8 array of shape (N, 3072).")
     n = data.shape[0]
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        labels = labels.astype(np.int64)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise _error(f"{source}: 'labels' must be a flat list of integers, found {labels.dtype} values "
-                     f"of shape {labels.shape}.")
+    # checked item by item before numpy sees them: np.asarray expands nested or repeated objects without a bound
+    if type(labels) is not list:
+        raise _error(f"{source}: 'labels' is a {type(labels).__name__}; a CIFAR-10 batch holds a flat list of "
+                     "integers.")
+    odd = [type(v).__name__ for v in labels if type(v) is not int]
+    if odd:
+        raise _error(f"{source}: 'labels' must be a flat list of integers, found a {odd[0]} in it "
+                     f"({len(odd)} not integers).")
     if len(labels) != n:
         raise _error(f"{source}: {len(labels)} labels for {n} images; the file is truncated or not a CIFAR-10 batch.")
-    if n and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        bad = labels[(labels < 0) | (labels >= len(CLASSES))]
-        raise _error(f"{source}: labels must be in 0..{len(CLASSES) - 1}, found {int(bad[0])} "
+    bad = [v for v in labels if not 0 <= v < len(CLASSES)]
+    if bad:
+        raise _error(f"{source}: labels must be in 0..{len(CLASSES) - 1}, found {bad[0]} "
                      f"({len(bad)} out of range); the file is corrupt or not a CIFAR-10 batch.")
     images = np.ascontiguousarray(data.reshape(n, 3, 32, 32))
-    return images, labels.astype(np.int64)
+    return images, np.array(labels, dtype=np.int64)
 
 
 # -----------------------------------------------------------------------------
 # where the data lives
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, with what the OS refuses (a folder without read or search permission) as one line."""
+    try:
+        return path.is_file()
+    except OSError as e:
+        raise _error(f"cannot look for {path} ({e.strerror or e}). Fix: make the folder readable, or {_FIX}.") from None
+
+
 def find_batches_dir(root) -> Path | None:
     root = Path(root)
     for d in (root, root / BATCHES_DIRNAME):
-        if (d / TRAIN_FILES[0]).is_file():
+        if _is_file(d / TRAIN_FILES[0]):
             return d
     return None
 
@@ -307,12 +538,17 @@ def default_cache_root() -> Path:
 def resolve_data_root(option: str | None = None) -> tuple[Path, str]:
     """(root, how): --bnbench-data beats BNBENCH_DATA beats the cache."""
     if option:
-        path, how = Path(option), "--bnbench-data"
+        given, how = option, "--bnbench-data"
     elif os.environ.get("BNBENCH_DATA"):
-        path, how = Path(os.environ["BNBENCH_DATA"]), "BNBENCH_DATA"
+        given, how = os.environ["BNBENCH_DATA"], "BNBENCH_DATA"
     else:
-        path, how = default_cache_root(), "cache"
-    return path.expanduser().resolve(), how
+        given, how = None, "cache"
+    try:
+        path = Path(given) if given else default_cache_root()
+        return path.expanduser().resolve(), how
+    except (OSError, RuntimeError) as e:      # ~nouser, a link loop, no home folder to find the cache in
+        raise _error(f"cannot use {given or 'the cache folder'} (from {how}) as the data folder ({e}). "
+                     f"Fix: {_FIX}.") from None
 
 
 # -----------------------------------------------------------------------------
@@ -332,7 +568,7 @@ def _read_split(batches_dir: Path, files: tuple[str, ...], expected: int, split:
     xs, ys = [], []
     for name in files:
         path = batches_dir / name
-        if not path.is_file():
+        if not _is_file(path):
             raise _error(f"CIFAR-10 at {batches_dir} is incomplete: {path} is missing. Fix: re-download or "
                          f"re-unpack it, or {_FIX}.")
         x, y = read_batch(path)

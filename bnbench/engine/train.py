@@ -29,6 +29,7 @@ from bnbench.engine.record import RunRecord
 from bnbench.engine.small_maps import use_one_pixel_convs
 
 DIVERGENCE_CHECK_EVERY = 25  # steps between NaN/inf checks: rare enough not to stall the GPU queue
+PROGRESS_EVERY_S = 1.0       # between those checks, the step count reaches the progress at least this often
 # A per-sample cross-entropy above this means the logits are off by hundreds of nats: with BatchNorm a huge
 # learning rate can keep the loss finite yet astronomically wrong, and that run has diverged just the same.
 DIVERGED_LOSS = 1000.0
@@ -157,8 +158,8 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
           checkpoint: Checkpoint | None = None) -> RunRecord:
     """Train one model from ``config`` on ``data`` and return its record.
 
-    ``progress``: an object with ``start(total_steps, epochs, batch_size)``, ``update(step, loss, epoch)``,
-    ``epoch_end(row)`` and ``stop()``
+    ``progress``: an object with ``start(total_steps, epochs, batch_size)``, ``update(step, loss, epoch)`` (at
+    least every ``PROGRESS_EVERY_S``; ``loss`` None where it was not read), ``epoch_end(row)`` and ``stop()``
     (see ``bnbench.outputs.progress``) or None. ``on_backward(step, model, x, y, loss_fn, optimizer)`` runs after each
     backward pass and before the optimizer step (the gradient-predictiveness probes hook in here); it must leave
     the model and optimizer as it found them.
@@ -270,7 +271,7 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs, che
 
     watch = _Stopwatch(device)
     checked = step
-    last_save = time.monotonic()
+    last_save = shown = time.monotonic()
     model.train()
     for epoch in range(done_epochs + 1, config.epochs + 1):
         first = step
@@ -290,6 +291,10 @@ def _train(config, data, device, record, progress, on_backward, cuda_graphs, che
                 checked = step
                 if progress is not None:
                     progress.update(step, step_loss[step - 1].item(), epoch)
+                    shown = time.monotonic()
+            elif progress is not None and time.monotonic() - shown >= PROGRESS_EVERY_S:
+                progress.update(step, None, epoch)   # slow steps: the count moves; the loss waits (no device sync)
+                shown = time.monotonic()
             if step == total_steps:
                 break
         train_time = watch.stop()

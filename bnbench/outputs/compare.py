@@ -60,20 +60,48 @@ def _number_lost(old: float, new: float) -> bool:
     return math.isfinite(old) and not math.isfinite(new)
 
 
-def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
-    """Rows for every claim of the old run, per side. A side regresses when its accuracy mean falls by more than
-    ``max_drop`` (a fraction: 0.01 = 1 point), its epoch time grows beyond ``max_slowdown`` x, the new run has
-    fewer values than the old (a partial claim), a value the old run measured is null in the new one (a diverged
-    or unmeasured run), or the claim is missing from the new run altogether."""
+def _metric(claim_id: str):
+    """What the gate needs to judge a claim's values, its metric (scale and regression direction): from this
+    bnbench's claim catalogue, None for a claim it does not know."""
     from bnbench.study.catalog import CLAIMS
 
+    claim = CLAIMS.get(claim_id)
+    return claim.metric if claim else None
+
+
+def _repeated(old: "Summary", new: "Summary") -> dict[tuple[str, str], str]:
+    """The claims (id, profile) a run gives more than once: which copy would the gate judge?"""
+    from collections import Counter
+
+    return {key: f"{n} copies in {name}" for name, run in (("OLD", old), ("NEW", new))
+            for key, n in Counter((c.claim_id, c.profile) for c in run.claims).items() if n > 1}
+
+
+def unjudged(old: "Summary", new: "Summary") -> dict[tuple[str, str], str]:
+    """The claims (id, profile) the gate cannot judge, with why: one a run gives more than once, and one of OLD
+    whose metric this bnbench does not know (a fall or a rise of its values means nothing without the scale and the
+    regression direction). Passed silently, either lets a regression through with exit status 0."""
+    why = {(c.claim_id, c.profile): "not in this bnbench's claim catalogue: its metric's scale and regression "
+                                    "direction are unknown" for c in old.claims if _metric(c.claim_id) is None}
+    return {**why, **_repeated(old, new)}
+
+
+def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
+    """Rows for every claim of the old run, per side. A side regresses when its accuracy mean falls by more than
+    ``max_drop`` (a fraction: 0.01 = 1 point), its epoch time (or a metric where a rise is the regression, a time)
+    grows beyond ``max_slowdown`` x, the new run has fewer values than the old (a partial claim), a value the old
+    run measured is null in the new one (a diverged or unmeasured run), or the claim is missing from the new run
+    altogether. A claim given more than once (``unjudged``) has no row; an unknown one is judged on everything but
+    its metric."""
     check_thresholds(max_drop, max_slowdown)
+    twice = _repeated(old, new)
     new_claims = {(c.claim_id, c.profile): c for c in new.claims}
     rows = []
     for before in old.claims:
+        if (before.claim_id, before.profile) in twice:
+            continue
         c = new_claims.get((before.claim_id, before.profile))
-        claim = CLAIMS.get(before.claim_id)
-        metric = claim.metric if claim else None
+        metric = _metric(before.claim_id)
         name, scale = (metric.name, metric.scale) if metric else ("?", 1.0)
         for side in "ab":
             o_raw = getattr(before, f"{side}_values")
@@ -101,6 +129,9 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
             if metric is not None and metric.regression == "drop" and delta < -max_drop:
                 why.append(f"{metric.description} {delta * metric.scale:+.2f}{metric.unit} "
                            f"(threshold -{max_drop * metric.scale:.2f})")
+            rise = row.new_mean / row.old_mean if row.old_mean > 0 else math.nan
+            if metric is not None and metric.regression == "rise" and rise > max_slowdown:
+                why.append(f"{metric.name} x{rise:.2f} (threshold x{max_slowdown:.2f})")
             if ratio > max_slowdown:
                 why.append(f"s/epoch x{ratio:.2f} (threshold x{max_slowdown:.2f})")
             row.regression = "; ".join(why)

@@ -66,17 +66,30 @@ def smooth(values, window: int) -> np.ndarray:
         return v.copy()
     window = min(window, v.size)
     ok = np.isfinite(v)
-    kernel = np.ones(window)
     left = (window - 1) // 2
-    # convolve(..., "full")[i + window - 1 - left] sums v[i - left .. i + window - 1 - left]; the "full" tail and
-    # head are exactly the shrunken edge windows.
-    sums = np.convolve(np.where(ok, v, 0.0), kernel, mode="full")
-    counts = np.convolve(ok.astype(float), kernel, mode="full")
-    start = window - 1 - left
-    sums, counts = sums[start:start + v.size], counts[start:start + v.size]
+    # zero padding (counted as no sample) makes the edge windows the shrunken ones
+    pad = (left, window - 1 - left)
+    sums = _window_sums(np.pad(np.where(ok, v, 0.0), pad), window)
+    counts = _window_sums(np.pad(ok.astype(float), pad), window)
     out = np.full(v.size, np.nan)
     np.divide(sums, counts, out=out, where=counts > 0.5)
     return out
+
+
+def _window_sums(x: np.ndarray, w: int) -> np.ndarray:
+    """The sum of every ``w`` consecutive values of ``x``, in time linear in ``len(x)`` whatever ``w`` (a
+    convolution costs len(x) * w: minutes for a long run, whose display window grows with its step count). Cut into
+    blocks of ``w``, each window is a suffix of one block plus a prefix of the next: sums of the window's own values
+    only, so one huge loss never cancels into its neighbours as a difference of running totals would."""
+    n, m = x.size, x.size - w + 1
+    blocks = np.zeros(-(-n // w) * w)
+    blocks[:n] = x
+    blocks = blocks.reshape(-1, w)
+    prefix = np.cumsum(blocks, axis=1).ravel()
+    suffix = np.cumsum(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    tail = prefix[w - 1:w - 1 + m].copy()
+    tail[::w] = 0.0                    # a window that starts a block is that block's suffix alone
+    return suffix[:m] + tail
 
 
 def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -35,13 +35,20 @@ def _s_per_epoch(result, claim) -> str:
 def evidence(result, claim) -> str:
     """The numbers behind a verdict, never the word alone: n, the mean effect with its interval and the rule that
     made it, and the claim's minimum effect. E.g. "n=3: +4.9 [+3.1, +6.7] pp (90% t-interval), margin 1 pp"."""
+    n, effect, rule, margin = _effect(result, claim)
+    return f"n={n}: {effect}" + (f" ({rule})" if rule else "") + f"; margin {margin}"
+
+
+def _effect(result, claim) -> tuple[int, str, str, str]:
+    """n, the mean effect with its interval ("+4.9 [+3.1, +6.7] pp"), the rule that made the interval (or why there
+    is none) and the claim's margin ("1 pp")."""
     st = result.stats
     n = st.n if st is not None else len(result.a_values)
     relative = st.relative if st is not None else claim.relative
     scale, unit = (100.0, "%") if relative else (claim.metric.scale, claim.metric.unit)
-    margin = f"margin {claim.margin * scale:g}{unit}"
+    margin = f"{claim.margin * scale:g}{unit}"
     if st is None or math.isnan(st.mean_diff):
-        return f"n={n}: no effect measured; {margin}"
+        return n, "no effect measured", "", margin
     finite = [abs(x) * scale for x in (st.mean_diff, st.ci_low, st.ci_high) if math.isfinite(x)]
     digits = _digits(max(finite, default=0.0))   # one precision for the mean and both bounds
 
@@ -51,9 +58,9 @@ def evidence(result, claim) -> str:
         return "n/a" if math.isnan(x) else f"{x * scale:+.2e}" if tiny else f"{x * scale:+.{digits}f}"
 
     if math.isnan(st.ci_low):
-        return f"n={n}: {num(st.mean_diff)}{unit} (no interval from {n} seed{'s' if n != 1 else ''}); {margin}"
-    return (f"n={n}: {num(st.mean_diff)} [{num(st.ci_low)}, {num(st.ci_high)}]{unit} "
-            f"({st.confidence * 100:g}% t-interval); {margin}")
+        return n, f"{num(st.mean_diff)}{unit}", f"no interval from {n} seed{'s' if n != 1 else ''}", margin
+    return (n, f"{num(st.mean_diff)} [{num(st.ci_low)}, {num(st.ci_high)}]{unit}",
+            f"{st.confidence * 100:g}% t-interval", margin)
 
 
 def _digits(x: float) -> int:
@@ -257,9 +264,52 @@ def compact_claims(results, width: int = 80):
             continue
         detail = f"  {evidence(r, claim)}; study {claim.metric.study_values(claim)}"
         lines.append(Text(plain(detail), overflow="fold"))
-        if r.verdict == "inconclusive" and r.reason:
-            why = "  why: " + plain(r.reason.split(": ", 1)[-1])
-            lines.append(Text(why if len(why) < width else why[:width - 2] + "…", style="dim"))
+        if r.verdict == "inconclusive" and r.reason:   # wrapped, never cut: the one line that explains the verdict
+            lines.append(Text("  why: " + plain(r.reason.split(": ", 1)[-1]), style="dim"))
+    return Group(*lines)
+
+
+def overview(results, width: int = 80):
+    """The claims at the end of a pytest run, on one screen: how many got each verdict, one line per claim (its
+    verdict, effect [interval], margin and n; the margin left to the report where a line would not fit), then why
+    each claim that is not supported is so, wrapped, never cut (once for all the claims that share a why). The rest
+    behind a verdict (per-seed values, the study's numbers and checks, s/epoch, figures) is in ``bnbench report``
+    and summary.json, where the plugin's last lines point."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from bnbench.text import plain
+
+    lines = []
+    for profile in dict.fromkeys(r.profile for r in results):
+        verdicts = [r.verdict for r in results if r.profile == profile]
+        counts = [Text(f"{verdicts.count(v)} {v}", style=style) for v, style in VERDICT_STYLE.items()]
+        lines.append(Text.assemble(cell(f"{len(verdicts)} claim{'s' * (len(verdicts) != 1)} at {profile} scale: "),
+                                   Text(", ").join(counts), style="bold"))
+    rows, intervals, why = [], set(), {}
+    for r in results:
+        claim = CLAIMS.get(r.claim_id)
+        n, effect, rule, margin = _effect(r, claim) if claim else (len(r.a_values), "(unknown claim)", "", "")
+        rows.append((plain(r.claim_id), r.verdict, effect, margin, str(n)))
+        intervals |= {rule} if rule.endswith("t-interval") else set()
+        if r.verdict != "supported" and r.reason:
+            why.setdefault(plain(r.reason.split(": ", 1)[-1]), []).append(plain(r.claim_id))
+    header = ("claim", "verdict", f"effect [{' / '.join(sorted(intervals))}]" if intervals else "effect", "margin",
+              "n")
+    needed = sum(max(map(len, column)) for column in zip(header, *rows)) + len(header) - 1
+    columns = [0, 1, 2, 3, 4] if needed <= width else [0, 1, 2, 4]
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    for i in columns:
+        table.add_column(Text(header[i]), no_wrap=i != 2, overflow="fold", justify="right" if i == 4 else "left")
+    for row in rows:
+        table.add_row(*(cell(row[i], VERDICT_STYLE.get(row[i], "") if i == 1 else "") for i in columns))
+    lines.append(table)
+    if 3 not in columns:
+        lines.append(Text(f"margins: bnbench report, or a terminal of {needed} columns", style="dim"))
+    for text, ids in why.items():
+        who = f"all {len(ids)}" if len(ids) > 1 and len(ids) == len(results) else ", ".join(ids)
+        lines.append(Text(f"why ({who}): {text}", style="dim"))
     return Group(*lines)
 
 

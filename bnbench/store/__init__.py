@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
-from bnbench.store.files import (file_lock, read_json, real_folder, remove_orphans, safe_name,  # noqa: F401
-                                 watch_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic)
+from bnbench.store.files import (MAX_RECORD_BYTES, MAX_SUMMARY_BYTES, MAX_TIMING_BYTES, file_lock,  # noqa: F401
+                                 read_json, real_folder, remove_orphans, safe_name, watch_output_folder,
+                                 write_bytes_atomic, write_json_atomic, write_text_atomic)
 from bnbench.store.formats import (FormatError, Shard, Summary, record_from_json, record_to_json,  # noqa: F401
                                    shard_from_json, shard_to_json, summary_from_json, summary_to_json,
                                    timing_from_json)
@@ -35,14 +37,35 @@ def load_summary(path: str | Path) -> Summary:
     p = Path(path)
     p = p / "summary.json" if p.is_dir() else p
     try:
-        data = read_json(p)
+        data = read_json(p, MAX_SUMMARY_BYTES, "a summary.json")
     except FileNotFoundError:
         raise BnbenchError(f"{p}: no summary.json there; give the --bnbench-out folder of a finished run") from None
     return summary_from_json(data, str(p))
 
 
 def load_record(path: str | Path) -> RunRecord:
-    return record_from_json(read_json(Path(path)), str(path))
+    return record_from_json(_read_record(Path(path)), str(path))
+
+
+def _read_record(path: Path) -> dict:
+    return read_json(path, MAX_RECORD_BYTES, "a run record")
+
+
+def _hash_checked(record: RunRecord, path: Path, config_hash: str) -> RunRecord:
+    """``record``, once its stored configuration is found to hash to ``config_hash`` (the hash its file name and
+    its own config_hash give): a stored hash is never trusted. FormatError naming the file otherwise."""
+    from bnbench.engine.config import TrainConfig
+
+    try:
+        stored = TrainConfig.from_dict(record.config).hash
+    except BnbenchError as exc:
+        raise FormatError(f"{path}: its stored configuration is not valid ({exc})") from None
+    if stored != config_hash:
+        raise FormatError(f"{path}: its stored configuration hashes to {stored}, not {config_hash}")
+    return record
+
+
+_RECORD_NAME = re.compile(r"(?P<profile>.+)-seed(?P<seed>\d+)-(?P<hash>[0-9a-f]+)\.json")
 
 
 class Store:
@@ -95,6 +118,38 @@ class Store:
             found += [Path(here) / f for f in files if f.endswith(".json") and not f.startswith(".")]
         return sorted(found)
 
+    def run_records(self, experiment_id: str, profile: str) -> list[Path]:
+        """The record files of one experiment at one profile (``record_path``'s names; timings, checkpoints,
+        locks and temporary files have others), sorted; [] when it has no folder. Whatever holds such a name is
+        listed, a FIFO or a folder included, for the loader to refuse; a link on the way is refused here."""
+        folder = self.out / "records" / safe_name(experiment_id)
+        try:
+            self.readable(folder / "x")
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise BnbenchError(f"{folder}: cannot list it ({exc.strerror or exc}); check its permissions") from None
+        return sorted(folder / n for n in names if (m := _RECORD_NAME.fullmatch(n)) and m["profile"] == profile)
+
+    def load_record_file(self, path: Path) -> tuple[RunRecord, str, str]:
+        """A run record under records/, read once (bounded, no link on the way) and validated, with the experiment
+        id and profile it was saved under, from the same read. It must be where ``save_record`` puts that run, and
+        its stored configuration must hash to the hash in its name and in its config_hash (neither is trusted).
+        BnbenchError naming the file otherwise."""
+        path = Path(path)
+        data = _read_record(self.readable(path))
+        record = record_from_json(data, str(path))
+        experiment, profile = data.get("experiment"), data.get("profile")
+        if not (isinstance(experiment, str) and isinstance(profile, str)):
+            raise FormatError(f"{path}: names no experiment and profile; not a record bnbench saved")
+        m = _RECORD_NAME.fullmatch(path.name)
+        home = self.record_path(experiment, profile, int(m["seed"]), record.config_hash) if m else None
+        if path != home:
+            raise FormatError(f"{path}: holds a run of {experiment[:80]!r} [{profile[:20]}] with configuration hash "
+                              f"{record.config_hash[:40]!r}, which bnbench saves as {home or 'another name'}")
+        return _hash_checked(record, path, record.config_hash), experiment, profile
+
     # -- records ----------------------------------------------------------------------------------------------------
     def record_path(self, experiment_id: str, profile: str, seed: int, config_hash: str) -> Path:
         return self.out / "records" / safe_name(experiment_id) / safe_name(f"{profile}-seed{seed}-{config_hash}.json")
@@ -107,19 +162,12 @@ class Store:
     def load_finished(self, experiment_id: str, profile: str, seed: int, config_hash: str) -> RunRecord | None:
         """A finished record of exactly this configuration, or None (absent, unreadable, unfinished, or its stored
         configuration does not hash to ``config_hash``: the stored hash itself is never trusted)."""
-        from bnbench.engine.config import TrainConfig
-
         path = self.record_path(experiment_id, profile, seed, config_hash)
         try:
             record = load_record(self.readable(path))
             if not record.finished_at:
                 return None                        # an unfinished record: what a killed run left
-            try:
-                stored = TrainConfig.from_dict(record.config).hash
-            except BnbenchError as exc:
-                raise FormatError(f"{path}: its stored configuration is not valid ({exc})") from None
-            if stored != config_hash:
-                raise FormatError(f"{path}: its stored configuration hashes to {stored}, not {config_hash}")
+            _hash_checked(record, path, config_hash)
         except FileNotFoundError:
             return None
         except BnbenchError as exc:
@@ -147,7 +195,7 @@ class Store:
 
     def load_timing(self, path: Path) -> dict | None:
         try:
-            return timing_from_json(read_json(self.readable(path)), str(path))
+            return timing_from_json(read_json(self.readable(path), MAX_TIMING_BYTES, "a timing"), str(path))
         except FileNotFoundError:
             return None
         except BnbenchError as exc:
@@ -176,7 +224,7 @@ class Store:
             return shards
         for path in sorted(folder.glob(f"{safe_name(run_id)}-*.json")):
             try:
-                shard = shard_from_json(read_json(path), str(path))
+                shard = shard_from_json(read_json(path, MAX_SUMMARY_BYTES, "a worker's share"), str(path))
                 for paths in shard.records.values():
                     for p in paths:
                         self.record_file(p, source=str(path))
@@ -216,7 +264,7 @@ class Store:
     def mark_partial(self) -> None:
         """summary.json, already written, marked partial: a SIGTERM held while it was written still makes the run
         an interrupted one."""
-        data = read_json(self.readable(self.summary_path))
+        data = read_json(self.readable(self.summary_path), MAX_SUMMARY_BYTES, "a summary.json")
         data["partial"] = True
         write_json_atomic(self.writable(self.summary_path), data)
 

@@ -15,8 +15,15 @@ from typing import Any
 
 from bnbench.errors import BnbenchError
 
-MAX_JSON_BYTES = 256 * 1024 * 1024   # a full-scale record is a few MB (100 epochs x 1,563 steps); 256 MB is absurd
-MAX_JSON_DEPTH = 64                  # bnbench writes at most ~6 levels; deeper is not ours
+# Caps per kind of file, from what a full-scale run writes (measured: BENCHMARKS.md, 2026-12-06). A cap bounds what
+# a file costs to read and to use (memory, time, the report it becomes), not only its bytes: a 119 MB record within
+# one 256 MB cap for every file cost 2.8 GB when pooled.
+MB = 1024 * 1024
+MAX_RECORD_BYTES = 16 * MB    # the largest full-scale record: 0.86 MB (1.2: 156,300 step losses, packed), 3.5 MB as
+                              # the JSON lists records had before packing; 16 MB is 4.6x that
+MAX_SUMMARY_BYTES = 4 * MB    # summary.json, a worker's share: 111 KB for all 16 claims at 5 seeds, +5.8 KB a seed
+MAX_TIMING_BYTES = 1 * MB     # an interleaved timing: a few KB (tens of rounds)
+MAX_JSON_DEPTH = 64           # bnbench writes at most ~6 levels; deeper is not ours
 
 
 def safe_name(text: str) -> str:
@@ -213,23 +220,28 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def _depth(x: Any, limit: int) -> int:
-    stack, deepest = [(x, 1)], 0
+    """How many containers deep ``x`` nests (stopping past ``limit``). Only containers go on the stack: a record's
+    78,150 step losses as a JSON list are one filter, not 78,150 pushes and pops (that cost more than parsing)."""
+    stack, deepest = [(x, 1)] if type(x) in _CONTAINERS else [], 1
     while stack:
         node, d = stack.pop()
         deepest = max(deepest, d)
         if d > limit:
             return d
-        if isinstance(node, dict):
-            stack.extend((v, d + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, d + 1) for v in node)
+        children = node.values() if type(node) is dict else node
+        stack.extend([(v, d + 1) for v in children if type(v) in _CONTAINERS])
     return deepest
 
 
-def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """JSON from a regular file of at most ``max_bytes``, nested at most ``MAX_JSON_DEPTH`` deep. A FIFO, a device
-    or a link is refused (it could hang, never end, or point anywhere); so is an over-large or over-deep file.
-    Raises FileNotFoundError when absent and BnbenchError naming the file and what is wrong otherwise."""
+_CONTAINERS = (dict, list)   # what json.loads makes that holds more
+
+
+def read_json(path: Path, max_bytes: int = MAX_TIMING_BYTES, what: str = "a bnbench file") -> Any:
+    """JSON in UTF-8 (as bnbench writes it) from a regular file of at most ``max_bytes`` (the cap of its kind,
+    ``what``; by default the smallest), nested at most ``MAX_JSON_DEPTH`` deep. A FIFO, a device or a link is
+    refused (it could hang, never end, or point anywhere); so is an over-large or over-deep file, and one in another
+    encoding (json would guess UTF-16 and read what bnbench never wrote). Raises FileNotFoundError when absent and
+    BnbenchError naming the file and what is wrong otherwise."""
     path = Path(path)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -245,12 +257,14 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise BnbenchError(f"{path}: not a regular file")
     with os.fdopen(fd, "rb") as f:
         if info.st_size > max_bytes:
-            raise BnbenchError(f"{path}: {info.st_size} bytes, more than the {max_bytes} a bnbench file can be")
+            raise BnbenchError(f"{path}: {info.st_size:,} bytes, more than the {max_bytes:,} {what} can be; not "
+                               "one bnbench wrote (move it out of the output folder)")
         raw = f.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise BnbenchError(f"{path}: more than the {max_bytes} bytes a bnbench file can be")
+        raise BnbenchError(f"{path}: more than the {max_bytes:,} bytes {what} can be; not one bnbench wrote (move "
+                           "it out of the output folder)")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise BnbenchError(f"{path}: not valid JSON ({str(exc)[:120]})") from None
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:

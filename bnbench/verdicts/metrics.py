@@ -57,10 +57,13 @@ class Metric:
     scale: float = 1.0               # display: value * scale + unit
     unit: str = ""
     measured_as: str = ""            # how the table labels the measured values ("final epoch")
-    regression: str | None = None    # between two runs: "drop" (a fall is a regression), "rise", or None
+    # between two runs (bnbench compare): "drop" (a fall beyond --max-drop is a regression), "rise" (a rise beyond
+    # --max-slowdown x: a time), or None (a change either way is a finding, not a regression)
+    regression: str | None = None
     reader: Callable[[Runs], float] = field(default=lambda runs: math.nan, repr=False, compare=False)
     not_comparable: Callable[[Runs], str | None] = field(default=lambda runs: None, repr=False, compare=False)
     interleaved = False              # measured by bnbench.engine.timing (both sides alternated), not read off runs
+    per_step = False                 # reads the runs' per-step series (step_loss, step_grad_change): pooling keeps them
 
     def read(self, runs: Runs) -> float:
         """The metric's number for one side's runs of one seed."""
@@ -219,6 +222,7 @@ class Band(Metric):
     quantity: str = "loss"
     statistic: Callable[[list[float], list[float]], float] = field(default=_upper_mean, repr=False, compare=False)
     study_statistic: str = "max_curve"
+    per_step = True
 
     def band(self, runs: Runs) -> tuple[list[float], list[float]]:
         return (grad_band if self.quantity == "grad" else loss_band)(runs)
@@ -402,6 +406,7 @@ class StepLossGap(Metric):
     function agree to float rounding at first; training then amplifies the rounding, the way any two nearly
     identical SGD trajectories drift apart, so the identity is judged where rounding has not yet grown."""
     steps: int = 5
+    per_step = True
 
     def gap(self, a: RunRecord, b: RunRecord, steps: int | None = None) -> float:
         n = min(a.steps, b.steps, steps if steps is not None else self.steps)

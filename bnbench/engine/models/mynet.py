@@ -7,6 +7,9 @@ import torch.nn.functional as F
 from bnbench.engine.models.registry import check_choice, check_positive_int, check_probability
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+# The study's sizes are 100 and 500 (a timing test uses 20,000). At this bound fc1 holds 82M parameters (328 MB);
+# hidden=3,000,000 would ask for 15 GB before anything could refuse it.
+MAX_HIDDEN = 1 << 16
 
 
 class MyNet(nn.Module):
@@ -21,7 +24,7 @@ class MyNet(nn.Module):
     def __init__(self, hidden: int = 100, conv2_kernel: int = 5, activation: str = "relu",
                  batch_norm: bool = True, dropout: float = 0.5):
         super().__init__()
-        check_positive_int("hidden", hidden)
+        check_positive_int("hidden", hidden, MAX_HIDDEN)
         check_choice("conv2_kernel", conv2_kernel, (3, 5))
         check_choice("activation", activation, tuple(ACTIVATIONS))
         check_choice("batch_norm", batch_norm, (True, False))

@@ -68,9 +68,12 @@ def check_choice(arg: str, value, allowed: tuple) -> None:
         raise ConfigError(f"{arg}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
 
 
-def check_positive_int(arg: str, value) -> None:
+def check_positive_int(arg: str, value, most: int | None = None) -> None:
+    """Raise ConfigError unless ``value`` is an int in 1..most (a size: bounded before any layer is allocated)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{arg}={value!r} is not allowed; use a positive int")
+    if most is not None and value > most:
+        raise ConfigError(f"{arg}={value!r} is not allowed; use at most {most:,}")
 
 
 def check_probability(arg: str, value) -> None:

@@ -1,0 +1,146 @@
+"""Published results: ``bnbench publish`` on a study-scale folder, and the committed results/full-1.1/ checked
+against the README's section (re-decided from the records through the store: the section cannot drift)."""
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bnbench.outputs.provenance import code_warning
+from bnbench.publish import gather, published_section, publish, section_markdown, splice
+from bnbench.store import Store, load_record
+from bnbench.study.catalog import experiments_in
+from bnbench.study.profiles import get_profile, scaled_config
+from factories import epoch_row, run_record
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = {"full-1.1": ("full", ("1.1",))}   # folder under results/ -> (profile, sections)
+# the study's final accuracies (1.1) and a per-experiment offset, so that the claims come out decided
+MEAN = {"1.1/base-nll": 0.675, "1.1/base-ce": 0.672, "1.1/adagrad": 0.52, "1.1/hidden-500": 0.70,
+        "1.1/conv-5x5-3x3": 0.695, "1.1/tanh": 0.61}
+
+
+def _fake_run(folder: Path, seeds: dict[str, int], commit: str = "a" * 40, epochs: int = 4):
+    """A full-profile 1.1 folder with ``seeds[experiment]`` finished records each (synthetic numbers)."""
+    store, profile = Store(folder), get_profile("full")
+    rng = np.random.default_rng(0)
+    for exp in experiments_in("1.1"):
+        for seed in range(seeds.get(exp.id, 0)):
+            config = scaled_config(exp.config, profile, exp.section, seed)
+            if exp.id.startswith("1.1/identity"):
+                losses = [2.3 - 0.01 * i for i in range(10)]
+                rows = [epoch_row(1, test_acc=0.2, steps=10)]
+            else:
+                final = MEAN[exp.id] + rng.normal(0, 0.003)
+                losses = list(np.linspace(2.3, 0.9, 30))
+                rows = [epoch_row(e, test_acc=final - 0.02 * (epochs - e), steps=200, train_time_s=20.0)
+                        for e in range(1, epochs + 1)]
+            rec = run_record(config=config.to_dict(), config_hash=config.hash, step_loss=losses, epochs=rows,
+                             env={"git_commit": commit, "git_dirty": False, "torch": "2.14.1",
+                                  "precision": "bf16-autocast", "device": "cpu", "device_name": "CPU X",
+                                  "torch_threads": 1},
+                             started_at="2026-12-06T16:00:00+00:00", finished_at="2026-12-06T17:00:00+00:00")
+            store.save_record(rec, exp.id, profile.name, seed, provenance=exp.provenance, reported_as=exp.reported_as)
+
+
+def test_publish_copies_decides_and_writes_everything(tmp_path):
+    run, dest = tmp_path / "run", tmp_path / "repo" / "results" / "full-1.1"
+    five = {e.id: 5 for e in experiments_in("1.1")}
+    _fake_run(run, {**five, "1.1/tanh": 1})          # tanh still training: its claim waits
+    readme = tmp_path / "repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("# project\n\nintro\n")
+    pub = publish(run, dest, name="full-1.1", readme=readme, repo_root=tmp_path / "repo")
+    assert len(pub.records) == 7 * 5 + 1
+    assert [c.id for c, _ in pub.waiting] == ["1.1/relu-beats-tanh"]
+    verdicts = {c.id: r.verdict for c, r in pub.decided}
+    assert verdicts["1.1/hidden-500-beats-100"] == "supported"      # +2.5 points, SD 0.4
+    assert verdicts["1.1/nll-beats-adagrad"] == "supported"
+    assert verdicts["1.1/nll-beats-cross-entropy"] == "contradicted"  # +0.3 points: excludes 1 point
+    summary = json.loads((dest / "summary.json").read_text())
+    assert summary["partial"] is True and len(summary["claims"]) == 5
+    assert (dest / "report.html").is_file() and (dest / "plots" / "full-1.1-test-accuracy.png").is_file()
+    text = readme.read_text()
+    assert text.startswith("# project\n\nintro\n") and "## Results at the study's scale" in text
+    assert "in progress: 36 of 40 runs trained" in text
+    assert "`1.1/relu-beats-tanh` (1 of 5 seeds complete)" in text
+    assert "![test accuracy per epoch" in text and "(results/full-1.1/plots/full-1.1-test-accuracy.png)" in text
+    assert "runs by commit: aaaaaaaaaa (36)" in text
+    assert "Holm" in text and "could hold up to 0.25 false verdicts" in text
+    # the section is exactly what the records say, and publishing again changes nothing
+    section = published_section(text, "full-1.1")
+    assert section == section_markdown(gather(dest, "full-1.1", "full", ("1.1",)), "results/full-1.1",
+                                       "results/full-1.1/plots/full-1.1-test-accuracy.png")
+    publish(run, dest, name="full-1.1", readme=readme, repo_root=tmp_path / "repo")
+    assert readme.read_text() == text
+
+
+def test_splice_replaces_only_its_section_and_refuses_duplicates():
+    pub_a = "<!-- bnbench:published x start -->\nA\n<!-- bnbench:published x end -->\n"
+    pub_b = "<!-- bnbench:published x start -->\nB\n<!-- bnbench:published x end -->\n"
+    readme = splice("top\n", pub_a, "x") + "after\n"
+    assert splice(readme, pub_b, "x") == readme.replace("\nA\n", "\nB\n")
+    with pytest.raises(Exception, match="more than once"):
+        splice(readme + pub_a, pub_b, "x")
+
+
+def test_mixed_code_is_named():
+    a = [run_record(0.5, env={"git_commit": "a" * 40, "torch": "2.14.1", "precision": "fp32"})]
+    b = [run_record(0.5, env={"git_commit": "a" * 40, "torch": "2.15.0", "precision": "fp32"})]
+    assert "torch versions" in code_warning(a, b)
+    dirty = [run_record(0.5, env={"git_commit": "a" * 40, "git_dirty": True, "torch": "2.14.1", "precision": "fp32"})]
+    assert "aaaaaaaaaa+dirty: 1 runs" in code_warning(a, dirty)
+    assert code_warning(dirty, dirty, strict=False) is None and code_warning(dirty, dirty) is not None
+    assert code_warning(a, a) is None
+    unknown = [run_record(0.5, env={"torch": "2.14.1", "precision": "fp32"})]
+    assert "unknown" in code_warning(a, unknown)
+
+
+# -- the committed results ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_every_committed_record_reads_back_through_the_store(name):
+    folder = ROOT / "results" / name
+    files = sorted((folder / "records").rglob("*.json"))
+    assert files, f"results/{name} has no records"
+    for path in files:
+        record = load_record(path)                      # validated: types, ranges, packed series
+        assert record.finished_at and not record.diverged, path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # a record that does not read back is an error here
+        pub = gather(folder, name, *PUBLISHED[name])
+    assert len(pub.records) == len(files)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_readme_says_what_the_committed_records_say(name):
+    folder = ROOT / "results" / name
+    pub = gather(folder, name, *PUBLISHED[name])
+    figure = folder / "plots" / f"{name}-test-accuracy.png"
+    want = section_markdown(pub, f"results/{name}", f"results/{name}/plots/{figure.name}" if figure.is_file()
+                            else None)
+    got = published_section((ROOT / "README.md").read_text(encoding="utf-8"), name)
+    assert got == want, ("README's published section differs from the records: run "
+                         f"`bnbench publish RUN_DIR results/{name} --readme README.md`")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {c["claim_id"]: c["verdict"] for c in summary["claims"]} == {c.id: r.verdict for c, r in pub.decided}
+    assert not math.isnan(sum(len(r.a_values) for _, r in pub.decided))
+
+
+def test_a_claim_resumed_from_another_commits_records_says_so(tmp_path):
+    """--bnbench-resume over records two commits trained: the claim's result names both, with their counts."""
+    from bnbench.runner import Options, Runner
+    from bnbench.study.catalog import CLAIMS
+
+    _fake_run(tmp_path, {"1.1/hidden-500": 5}, commit="b" * 40)
+    _fake_run(tmp_path, {"1.1/base-nll": 5}, commit="c" * 40)
+    runner = Runner(Options(out=str(tmp_path), resume=True))
+    result = runner.check(CLAIMS["1.1/hidden-500-beats-100"], get_profile("full"))
+    [warning] = [n for n in result.notes if n.startswith("warning")]
+    assert "bbbbbbbbbb: 5 runs" in warning and "cccccccccc: 5 runs" in warning
+    _fake_run(tmp_path / "same", {"1.1/hidden-500": 5, "1.1/base-nll": 5})
+    same = Runner(Options(out=str(tmp_path / "same"), resume=True)).check(CLAIMS["1.1/hidden-500-beats-100"],
+                                                                         get_profile("full"))
+    assert not [n for n in same.notes if n.startswith("warning")]
