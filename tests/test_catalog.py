@@ -3,9 +3,10 @@
 Every case checks what a user meets: a BnbenchError (or pytest usage error) whose one line names the input and
 the fix, never a traceback from inside torch or pickle; a fault that is recorded and survived; a file that is
 refused. The families: bad data, bad settings, hostile output folders (through every command that reads one),
-damaged records under resume, what a Ray task returns, text from files that would drive the terminal, data
-batches that would expand, the compare gate, faults (in-process, links planted in the output folder, and
-process-level: SIGTERM, SIGHUP, a second pytest on a held folder, a failing end-of-run write), and source rules.
+damaged records under resume and pooled by ``bnbench summary``, what a Ray task returns, text from files that
+would drive the terminal, data batches that would expand, the compare gate, faults (in-process, links planted in
+the output folder, and process-level: SIGTERM, SIGHUP, a second pytest on a held folder, a failing end-of-run
+write), and source rules.
 Ctrl-C and SIGKILL during a write live in test_records.py; the plugin's usage errors (missing data, unwritable
 output folder, bad option values) in test_plugin.py. ``test_catalog_size`` holds the counts the README quotes.
 """

@@ -128,8 +128,8 @@ def paired_differences(a, b, relative: bool = False, log: bool = False) -> np.nd
 
 def t_quantile(df, alpha: float = ALPHA):
     """The one-sided ``1 - alpha`` quantile of Student's t with ``df`` degrees of freedom."""
-    # lazy, and scipy.special rather than scipy.stats (whose t.ppf is this same function): importing scipy.stats
-    # costs ~3x as long and 50 MB more, most of what `bnbench summary` pooling four study-scale folders took
+    # lazy, and scipy.special rather than scipy.stats (whose t.ppf is this same function, NaN for df <= 0 alike):
+    # importing scipy.stats costs ~3x as long and 50 MB more, a third of `bnbench summary` pooling four folders
     from scipy.special import stdtrit
 
     q = stdtrit(df, 1.0 - alpha)
