@@ -173,7 +173,8 @@ def cmd_compare(ns) -> int:
     if skipped and not ns.allow_unjudged:
         raise BnbenchError(f"the gate cannot judge {len(skipped)} claim(s): {'; '.join(skipped)}; compare with the "
                            "bnbench that wrote them, or pass --allow-unjudged to gate the rest")
-    rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown)
+    rows = compare(old, new, max_drop=ns.max_drop / 100.0, max_slowdown=ns.max_slowdown,
+                   across_configs=ns.across_configs)
     console = Console()
     console.print(compare_table(rows, ns.old, ns.new, width=console.width))
     if old.partial:
@@ -181,6 +182,11 @@ def cmd_compare(ns) -> int:
     for r in rows:
         if r.side == "a" and r.old_verdict != r.new_verdict:
             print(plain(f"verdict changed: {r.claim_id} [{r.profile}]: {r.old_verdict} -> {r.new_verdict}"))
+    for r in rows:
+        if r.side == "a" and r.config_change:
+            counted = "counted (--across-configs)" if ns.across_configs else "not counted as regressions"
+            print(plain(f"configuration differs: {r.claim_id} [{r.profile}]: {r.config_change}; its drops and "
+                        f"slowdowns are {counted}"))
     for line in skipped:
         print(plain(f"not judged (--allow-unjudged): {line}"))
     whole = run_regressions(old, new)
@@ -287,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-unjudged", action="store_true",
                    help="pass claims the gate cannot judge (unknown to this bnbench's claim catalogue, or given "
                         "twice in a run) with a note, instead of failing with exit status 2")
+    p.add_argument("--across-configs", action="store_true",
+                   help="count drops and slowdowns as regressions where OLD and NEW trained a claim's experiments "
+                        "with different settings (epochs, subset, ...); by default they are shown, not counted")
     p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("report", help="write a self-contained HTML report of a finished run")
     p.add_argument("dir", metavar="DIR")

@@ -239,7 +239,7 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     for claim, result in pub.decided:
         n = len(result.a_values)
         records = {e.id: pub.runs[e.id][:n] for e in claim.experiments}
-        result.plot = runner.plot_claim(claim, records)
+        result.plot = runner.plot_claim(claim, records, profile=pub.profile.name)   # interleaved claims wait
         runner.results.append(result)
     figure = None
     documented = [e for s in sections for e in experiments_in(s) if e.documented]

@@ -361,19 +361,20 @@ class Runner:
         note = None
         if result.reason.startswith("inconclusive: not comparable"):
             note = "NOT COMPARABLE at this scale, no verdict: " + result.reason.split("(", 1)[-1].split(";")[0]
-        result.plot = self.plot_claim(claim, records, note)
+        result.plot = self.plot_claim(claim, records, note, timings=timings, profile=profile.name)
         self.results.append(result)
         return result
 
-    def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]], note: str | None = None) -> str | None:
+    def plot_claim(self, claim: Claim, records: dict[str, list[RunRecord]], note: str | None = None, *,
+                   timings: list[dict] | None = None, profile: str | None = None) -> str | None:
         """The figures the claim's metric asks for: its own (plots/<claim id>.png, with ``note`` across its top) and
-        any beside it."""
-        from bnbench.outputs.plots import draw
+        any beside it, each with the scale it was run at (``profile`` and the records' configs) at its foot."""
+        from bnbench.outputs.plots import draw, scale_line
 
-        own = None
-        for figure in claim.metric.figures(claim, records):
+        own, scale = None, scale_line(profile, records)
+        for figure in claim.metric.figures(claim, records, timings):
             path = self.store.plot_path(figure.name or claim.id)   # computed, in a real plots/ folder
-            draw(figure, path, note if figure.name is None else None)
+            draw(figure, path, note if figure.name is None else None, scale=scale)
             if figure.name is None:
                 own = str(path.relative_to(self.out))
         return own
@@ -390,7 +391,9 @@ class Runner:
             return None
         from bnbench.outputs import artefacts
 
-        rows = artefacts.documented_rows(self.records)
+        # the study's numbers only beside runs at its scale: a 2-epoch run's "-45 pp vs study" compares nothing
+        rows = artefacts.documented_rows({k: v for k, v in self.records.items()
+                                          if self.profile(k.split(":", 1)[0]).documented_check})
         figure = None
         if rows:
             from bnbench.outputs.plots import plot_documented

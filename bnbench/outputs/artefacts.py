@@ -30,9 +30,20 @@ def documented_rows(records: Records) -> list[dict]:
 
 
 def experiment_settings(records: Records) -> dict:
-    """Each experiment that ran: its study-scale settings and where each comes from (for the report)."""
-    return {i: {"config": EXPERIMENTS[i].config.to_dict(), "provenance": EXPERIMENTS[i].provenance,
-                "reported_as": EXPERIMENTS[i].reported_as} for i in _experiment_ids(records)}
+    """Per experiment and profile that ran (``"<experiment> [<profile>]"``): the configuration seed 0 trained with,
+    from its record, beside the study-scale one and where each study setting comes from. A smoke run trains 2
+    epochs where the study trained 50; reporting the study's settings alone would describe a run that never
+    happened."""
+    out = {}
+    for key, recs in sorted(records.items()):
+        profile, exp_id = key.split(":", 1)
+        exp = EXPERIMENTS.get(exp_id)
+        if exp is None or not recs:
+            continue
+        out[f"{exp_id} [{profile}]"] = {
+            "experiment": exp_id, "profile": profile, "seeds": len(recs), "config": dict(recs[0].config),
+            "study_config": exp.config.to_dict(), "provenance": exp.provenance, "reported_as": exp.reported_as}
+    return out
 
 
 def write_structures(store: Store, records: Records) -> None:

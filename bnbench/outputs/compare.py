@@ -38,6 +38,7 @@ class Row:
     old_verdict: str
     new_verdict: str
     regression: str = ""       # why this row counts as a regression, or ""
+    config_change: str = ""    # how OLD's and NEW's runs of the claim's experiments differ (seed aside), or ""
 
 
 # Two smoke runs of one commit on the shared 2-core CI machine differed by up to 1.36x in s/epoch (one seed,
@@ -86,13 +87,46 @@ def unjudged(old: "Summary", new: "Summary") -> dict[tuple[str, str], str]:
     return {**why, **_repeated(old, new)}
 
 
-def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN) -> list[Row]:
+def _config_key(config: dict):
+    """A trained configuration's hash with the seed aside (as pooling groups runs), or the dict itself where this
+    bnbench cannot read it as a TrainConfig."""
+    from bnbench.engine.config import TrainConfig
+    from bnbench.errors import ConfigError
+
+    try:
+        return TrainConfig.from_dict({**config, "seed": 0}).hash
+    except (ConfigError, TypeError):
+        return {k: v for k, v in config.items() if k != "seed"}
+
+
+def config_change(old: "Summary", new: "Summary", claim_id: str, profile: str) -> str:
+    """Which of the claim's experiments OLD and NEW trained differently (the seed aside), with the settings that
+    differ: a 2-epoch run against a 3-epoch one is a different measurement, not a regression. "" when they agree or
+    either summary lacks the trained configuration."""
+    from bnbench.study.catalog import CLAIMS
+
+    claim = CLAIMS.get(claim_id)
+    out = []
+    for exp in (claim.experiments if claim else ()):
+        key = f"{exp.id} [{profile}]"
+        a, b = (getattr(run, "experiments", {}).get(key, {}).get("config") for run in (old, new))
+        if not (isinstance(a, dict) and isinstance(b, dict)) or _config_key(a) == _config_key(b):
+            continue
+        diff = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                if k != "seed" and a.get(k) != b.get(k)]
+        out.append(f"{exp.id} ({', '.join(diff) or 'configuration hash'})")
+    return "; ".join(out)
+
+
+def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+            across_configs: bool = False) -> list[Row]:
     """Rows for every claim of the old run, per side. A side regresses when its accuracy mean falls by more than
     ``max_drop`` (a fraction: 0.01 = 1 point), its epoch time (or a metric where a rise is the regression, a time)
     grows beyond ``max_slowdown`` x, the new run has fewer values than the old (a partial claim), a value the old
     run measured is null in the new one (a diverged or unmeasured run), or the claim is missing from the new run
     altogether. A claim given more than once (``unjudged``) has no row; an unknown one is judged on everything but
-    its metric."""
+    its metric. Where OLD and NEW trained a claim's experiments differently (``config_change``), a drop, rise or
+    slowdown is reported but counts as a regression only with ``across_configs``."""
     check_thresholds(max_drop, max_slowdown)
     twice = _repeated(old, new)
     new_claims = {(c.claim_id, c.profile): c for c in new.claims}
@@ -118,6 +152,8 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
             ratio = t_new / t_old if t_old > 0 and t_new > 0 else math.nan
             row = Row(c.claim_id, c.profile, side, name, scale, sum(o) / len(o) if o else math.nan,
                       sum(n) / len(n) if n else math.nan, delta, lo, hi, ratio, before.verdict, c.verdict)
+            row.config_change = config_change(old, new, c.claim_id, c.profile)
+            judged = across_configs or not row.config_change
             why = []
             if len(n_raw) < len(o_raw):
                 why.append(f"partial: {len(n_raw)} value(s) where OLD has {len(o_raw)}")
@@ -126,13 +162,13 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
                 why.append(f"{lost} value(s) null in NEW (a diverged or unmeasured run) where OLD measured one")
             if _number_lost(t_old, t_new):
                 why.append("s/epoch not measured in NEW")
-            if metric is not None and metric.regression == "drop" and delta < -max_drop:
+            if judged and metric is not None and metric.regression == "drop" and delta < -max_drop:
                 why.append(f"{metric.description} {delta * metric.scale:+.2f}{metric.unit} "
                            f"(threshold -{max_drop * metric.scale:.2f})")
             rise = row.new_mean / row.old_mean if row.old_mean > 0 else math.nan
-            if metric is not None and metric.regression == "rise" and rise > max_slowdown:
+            if judged and metric is not None and metric.regression == "rise" and rise > max_slowdown:
                 why.append(f"{metric.name} x{rise:.2f} (threshold x{max_slowdown:.2f})")
-            if ratio > max_slowdown:
+            if judged and ratio > max_slowdown:
                 why.append(f"s/epoch x{ratio:.2f} (threshold x{max_slowdown:.2f})")
             row.regression = "; ".join(why)
             rows.append(row)

@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 from bnbench.engine.record import CHANCE_ACCURACY, RunRecord  # noqa: E402
 
@@ -46,7 +46,8 @@ SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")   # seed k's marker: see
 MEASURED_NOTE = "every curve and point is measured by bnbench; numbers in the title are the study's"
 
 __all__ = ["draw", "FIGURES", "smooth", "plot_claim_curves", "plot_documented", "plot_band", "plot_loss_landscape",
-           "plot_probe_metric", "plot_epoch_bands", "side_colours", "SIDE_COLOURS", "DPI"]
+           "plot_probe_metric", "plot_epoch_bands", "plot_band_width", "plot_time", "scale_line", "side_colours",
+           "SIDE_COLOURS", "DPI"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -100,6 +101,25 @@ def side_colours(names: Iterable[str], colors: Mapping[str, str] | None = None) 
 
 
 _STAMP: contextvars.ContextVar[str | None] = contextvars.ContextVar("bnbench_figure_note", default=None)
+_SCALE: contextvars.ContextVar[str | None] = contextvars.ContextVar("bnbench_figure_scale", default=None)
+
+
+def scale_line(profile: str | None, records: Mapping[str, Sequence[RunRecord]]) -> str:
+    """What a figure was run at, from the records' own configs (e.g. "smoke: 2 epochs, 2,000 images, 1 seed"): a
+    smoke figure and a full one look alike, and only this tells a reader which one is on the slide."""
+    configs = [r.config for runs in records.values() for r in runs if r is not None]
+    if not configs:
+        return ""
+
+    def each(key, word, fmt=str):
+        values = sorted({c.get(key) for c in configs if c.get(key) is not None})
+        return f"{'/'.join(fmt(v) for v in values)} {word}" if values else ""
+
+    images = sorted({10 * c["train_per_class"] if c.get("train_per_class") else 50_000 for c in configs})
+    seeds = max(len(runs) for runs in records.values())
+    parts = [each("epochs", "epoch" + ("s" if any(c.get("epochs") != 1 for c in configs) else "")), each("max_steps", "steps max"),
+             "/".join(f"{n:,}" for n in images) + " images", f"{seeds} seed{'s' if seeds != 1 else ''}"]
+    return f"{profile or 'run'}: " + ", ".join(p for p in parts if p)
 
 
 def _stamp(fig, note: str) -> None:
@@ -128,6 +148,8 @@ def _save(fig, path) -> Path:
     try:
         if _STAMP.get():   # a verdict that could not be reached: said on the figure, not only in the table
             _stamp(fig, _STAMP.get())
+        if _SCALE.get():
+            fig.text(0.99, 0.0, f"scale: {_SCALE.get()}", ha="right", va="top", fontsize=8, color="0.35")
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     finally:
         plt.close(fig)
@@ -140,10 +162,25 @@ def _label_axes(fig, ax, title: str, xlabel: str, ylabel: str, legend: str | Non
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    _plain_log_ticks(ax)
     ax.grid(True, which="major", alpha=0.3)
     if legend:
         ax.legend(loc=legend, fontsize=9)
     fig.tight_layout()
+
+
+class _PlainLogFormatter(LogFormatter):
+    """LogFormatter's choice of which ticks to label, each written as a plain decimal ("2", "0.04")."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:g}"
+
+
+def _plain_log_ticks(ax) -> None:
+    """Decimal tick labels on a log y axis, where matplotlib's default writes "2 x 10^0"."""
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _finite_positive(arrays: Iterable[np.ndarray]) -> bool:
@@ -240,6 +277,7 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
         ax_loss.set_title(f"Training loss per step\n(display smoothing: {smoothing})")
         ax_loss.set_xlabel("optimizer step")
         ax_loss.set_ylabel("training loss" + (" (log scale)" if ax_loss.get_yscale() == "log" else ""))
+        _plain_log_ticks(ax_loss)
         ax_loss.grid(True, which="major", alpha=0.3)
 
         # Accuracy panel.
@@ -249,7 +287,9 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
             _no_data(ax_acc, "no evaluated epochs")
         ax_acc.set_title("Test accuracy per evaluated epoch")
         ax_acc.set_xlabel("epoch")
-        ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
+        # epochs are whole numbers: min_n_ticks=1, or a single epoch falls back to ticks 0.945 ... 1.050
+        ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax_acc.set_xlim(0.5, max((e["epoch"] for rs in sides.values() for r in rs for e in r.epochs), default=1) + 0.5)
         ax_acc.set_ylabel("test accuracy (%)")
         ax_acc.grid(True, alpha=0.3)
 
@@ -466,6 +506,64 @@ def plot_loss_landscape(path, series: dict[str, dict], *, title: str | None = No
                         "training step", "loss L(w - eta g)", True)
 
 
+def plot_band_width(path, bands: Mapping[str, Mapping[str, Any]], quantity: str = "loss") -> Path:
+    """The width of each model's band per step (max - min over learning rates, ``{"steps", "min_curve",
+    "max_curve"}``): what a claim that one band is narrower is about, drawn rather than left to the eye."""
+    what = {"loss": "training loss", "grad": "last layer's gradient change"}[quantity]
+    colour = side_colours(bands)
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    try:
+        drawn = []
+        for name, band in bands.items():
+            steps, lo, hi = _as_arrays(band.get("steps"), band.get("min_curve"), band.get("max_curve"))
+            if steps.size:
+                width = hi - lo
+                ax.plot(steps, width, color=colour[name], linewidth=1.2,
+                        label=f"{name} (mean {np.nanmean(width):.3g})")
+                drawn.append(width)
+        if not drawn:
+            _no_data(ax)
+        if _finite_positive(drawn):
+            ax.set_yscale("log")
+        _label_axes(fig, ax, f"Band width per model: max - min {what} over learning rates at each step\n"
+                             "(measured by bnbench)", "optimizer step", f"band width ({what})",
+                    legend="upper right" if drawn else None)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
+def plot_time(path, values: Mapping[str, Sequence[float]], *, title: str, ratios: Sequence[float] = ()) -> Path:
+    """Measured training s/step per side: one dot per seed and the median as a bar (``values``: label -> s/step
+    per seed, from the interleaved timings), with the paired a/b ratio the verdict reads in the title."""
+    colour = side_colours(values)
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    try:
+        for x, (name, vals) in enumerate(values.items()):
+            v = np.asarray([np.nan if t is None else t for t in vals], dtype=float)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            mid = float(np.median(v))
+            ax.bar(x, mid, color=colour[name], alpha=0.45, width=0.6)
+            ax.plot(np.full(v.size, x), v, "o", color=colour[name], markeredgecolor="black", zorder=3)
+            ax.annotate(f"{mid:.3g} s/step", (x, mid), xytext=(0, 4), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=9)
+        if not ax.patches:
+            _no_data(ax, "no interleaved timing was measured")
+        ax.set_xticks(range(len(values)), list(values))
+        ax.set_ylabel("training time per step (s, median of interleaved rounds)")
+        ok = [r for r in ratios if r is not None and math.isfinite(r)]
+        ratio = f"\nmedian paired time ratio a/b: {float(np.median(ok)):.3f}" if ok else ""
+        ax.set_title(f"{title}{ratio}\n(measured by bnbench, sides timed interleaved; dots = seeds)", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Probe metrics: gradient predictiveness, beta-smoothness.
 
@@ -538,7 +636,7 @@ def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: s
                     Line2D([], [], marker="D", color="0.6", markeredgecolor=STUDY_COLOUR, linestyle="none",
                            label="the study's reported accuracy")]
         ax.set_xlim(0.5, last + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(title, fontsize=11)
@@ -555,13 +653,17 @@ FIGURES = {
     "band": lambda path, bands, log, study, quantity: plot_band(path, bands, log=log, study=study, quantity=quantity),
     "probe": lambda path, series, ylabel, title: plot_probe_metric(path, series, ylabel=ylabel, title=title),
     "landscape": lambda path, series: plot_loss_landscape(path, series),
+    "width": lambda path, bands, quantity: plot_band_width(path, bands, quantity),
+    "time": lambda path, title, values, ratios: plot_time(path, values, title=title, ratios=ratios),
 }
 
 
-def draw(figure, path, note: str | None = None) -> Path:
-    """Draw a metric's ``Figure`` to ``path``; ``note`` (e.g. "not comparable: ...") is written across its top."""
-    token = _STAMP.set(note)
+def draw(figure, path, note: str | None = None, scale: str | None = None) -> Path:
+    """Draw a metric's ``Figure`` to ``path``; ``note`` (e.g. "not comparable: ...") is written across its top,
+    ``scale`` (``scale_line``) at its foot."""
+    token, scale_token = _STAMP.set(note), _SCALE.set(scale)
     try:
         return FIGURES[figure.kind](path, **figure.data)
     finally:
         _STAMP.reset(token)
+        _SCALE.reset(scale_token)

@@ -65,6 +65,12 @@ def _obj(x) -> dict:
     return x if isinstance(x, dict) else {}
 
 
+def _setting(config: dict, key: str):
+    """A provenance key's value in a config: ``model_args.hidden`` reads the model's argument."""
+    return _obj(config.get("model_args")).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
+        else config.get(key)
+
+
 def _environment(out: Path) -> dict:
     for rec in Store(out).record_files():      # real folders only: no link under records/ is followed
         try:
@@ -120,18 +126,22 @@ def render(run_dir: str | Path) -> str:
                 parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra, store))
     experiments = summary.experiments
     if experiments:
-        parts.append("<h2>Experiments: every setting and where it comes from</h2><p class='small'>study code: the "
-                     "study's published scripts; report: its tables; course template; paper: Santurkar et al.; "
-                     "assumption: bnbench's choice, with its reason; bnbench: execution: how, not what, is "
-                     "computed.</p>")
+        parts.append("<h2>Experiments: what was trained, beside the study's settings</h2><p class='small'>this "
+                     "run: the configuration seed 0 trained with (from its record); study: the study-scale value where "
+                     "it differs, and where it comes from (study code: the study's published scripts; report: its "
+                     "tables; course template; paper: Santurkar et al.; assumption: bnbench's choice, with its "
+                     "reason; bnbench: execution: how, not what, is computed).</p>")
         for exp_id, info in experiments.items():
             info = info if isinstance(info, dict) else {}
             config, provenance = _obj(info.get("config")), _obj(info.get("provenance"))
-            parts.append(f"<h3>{_e(exp_id)}</h3><table><tr><th>setting</th><th>value</th><th>source</th></tr>")
+            study_config = _obj(info.get("study_config")) or config
+            parts.append(f"<h3>{_e(exp_id)}</h3><table><tr><th>setting</th><th>this run</th><th>study</th>"
+                         "<th>source</th></tr>")
             for key, source in provenance.items():
-                value = _obj(config.get("model_args")).get(key.split(".", 1)[1]) if key.startswith("model_args.") \
-                    else config.get(key)
-                parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(source)}</td></tr>")
+                value, want = (_setting(c, key) for c in (config, study_config))
+                study_cell = "same" if value == want else f"{want} ({source})"
+                parts.append(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td><td>{_e(study_cell)}</td>"
+                             f"<td>{_e(source)}</td></tr>")
             parts.append("</table>")
     for key, title in (("speed", "Speed: MyNet against the study-style loop"), ("model_speed", "Speed per model")):
         rows = getattr(summary, key)   # SpeedRow / ModelSpeed: one column per field, in the fields' order

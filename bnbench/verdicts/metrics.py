@@ -91,7 +91,7 @@ class Metric:
         """Claim-specific numbers for the result's ``extra`` and notes."""
         return {}, []
 
-    def figures(self, claim: "Claim", records: Records) -> list[Figure]:
+    def figures(self, claim: "Claim", records: Records, timings: list[dict] | None = None) -> list[Figure]:
         return [Figure("curves", {"title": f"{claim.id}: {claim.sentence}",
                                   "sides": {e.label: records[e.id] for e in claim.experiments}})]
 
@@ -174,6 +174,14 @@ class InterleavedTime(Metric):
 
     def details(self, claim, records, timings):
         return ({"interleaved_timing": timings} if timings else {}), []
+
+    def figures(self, claim, records, timings=None):
+        """The measured s/step per side and seed (the verdict's values), not the runs' accuracy: a claim about
+        time is judged on a figure of time."""
+        a, b, _ = self.values(claim, records, timings)
+        return [Figure("time", {"title": f"{claim.id}: {claim.sentence}",
+                                "values": dict(zip(claim.labels, (a, b))),
+                                "ratios": [t["ratio_median"] for t in timings or []]})]
 
 
 # -- bands over a learning-rate sweep (2.2, and the study's own 2.3) --------------------------------------------
@@ -270,8 +278,10 @@ class Band(Metric):
                         "check": "reproduced" if ok else f"deviates ({(got - want) * 100:+.1f}%)"})
         return out
 
-    def figures(self, claim, records):
-        """Seed 0's band per side, with the study's published band where the measurement is at its scale."""
+    def figures(self, claim, records, timings=None):
+        """Seed 0's band per side, with the study's published band where the measurement is at its scale; for a
+        claim about the band's width, the width itself (max - min per step), which the band figure leaves to the
+        eye."""
         from bnbench.study import curves as study_curves
 
         curves = study_curves.load()
@@ -285,6 +295,8 @@ class Band(Metric):
                 bn = runs[0].config.get("model") == study_curves.MODELS[True]
                 epochs = len(lo) // curves.steps_per_epoch(self.quantity)
                 theirs[label] = curves.overlay(self.quantity, bn, epochs=epochs)
+        if self.statistic is _width_mean:
+            return [Figure("width", {"bands": bands, "quantity": self.quantity})]
         return [Figure("band", {"bands": bands, "log": True, "study": theirs or None, "quantity": self.quantity})]
 
 
@@ -378,7 +390,7 @@ class Probe(Metric):
                 + ", ".join(f"{label} {_fmt(v)}" for label, v in zip(claim.labels, extra["grad_change_rel_median"])))
         return extra, [note]
 
-    def figures(self, claim, records):
+    def figures(self, claim, records, timings=None):
         first = {label: per_seed(side, records)[0][0].probes for label, side in zip(claim.labels, (claim.a, claim.b))}
         steps = {label: [p["step"] for p in probes] for label, probes in first.items()}
         if self.eta_band:
