@@ -164,7 +164,8 @@ def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None) ->
         worst, any_false = expected_false(k)
         survivors = [r.claim_id for r in rows if r.survives]
         decided = [r.claim_id for r in rows if r.verdict != INCONCLUSIVE]
-        lines += ["", f"These {k} claims are decided together, each at {ALPHA:.0%}: by chance alone the family could "
+        lines += ["", ("This claim is decided" if k == 1 else f"These {k} claims are decided together, each")
+                  + f" at {ALPHA:.0%}: by chance alone the family could "
                   f"hold up to {worst:.2g} false verdicts on average, and were the claims independent, at least one "
                   f"with probability {any_false:.0%}. Holm's correction keeps the chance of any false verdict at "
                   f"{ALPHA:.0%} (Holm p above; ✓ where a verdict survives it): "

@@ -107,6 +107,7 @@ class Runner:
         self.out = self.store.out
         self.results: list[ClaimResult] = []
         self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
+        self._study_scale: dict[str, bool] = {}          # the same keys -> trained at the study's scale
         self.record_files: dict[str, list[str]] = {}    # the same keys -> where those records are
         self._cache: dict[str, RunRecord] = {}          # config hash -> record
         self._prefetched: dict[str, tuple] = {}         # config hash -> (experiment, profile, seed) sent ahead
@@ -307,9 +308,21 @@ class Runner:
         recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
         key = f"{profile.name}:{experiment.id}"
         self.records[key] = recs
+        self._study_scale[key] = profile.documented_check
         self.record_files[key] = [str(self.store.record_path(experiment.id, profile.name, s, r.config_hash))
                                   for s, r in enumerate(recs)]
         return recs
+
+    def at_study_scale(self, key: str) -> bool:
+        """Whether the records under ``key`` ("<profile>:<experiment id>") were trained at the study's scale (the
+        profile's documented check on): known from run_all, else (records merged from xdist workers) from the
+        profile's name; a profile this bnbench does not know is not the study's scale."""
+        if key in self._study_scale:
+            return self._study_scale[key]
+        try:
+            return self.profile(key.split(":", 1)[0]).documented_check
+        except ConfigError:
+            return False
 
     # -- several workers ----------------------------------------------------------------------------
     def write_worker_file(self) -> None:
@@ -392,8 +405,7 @@ class Runner:
         from bnbench.outputs import artefacts
 
         # the study's numbers only beside runs at its scale: a 2-epoch run's "-45 pp vs study" compares nothing
-        rows = artefacts.documented_rows({k: v for k, v in self.records.items()
-                                          if self.profile(k.split(":", 1)[0]).documented_check})
+        rows = artefacts.documented_rows({k: v for k, v in self.records.items() if self.at_study_scale(k)})
         figure = None
         if rows:
             from bnbench.outputs.plots import plot_documented

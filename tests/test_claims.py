@@ -204,7 +204,8 @@ def test_session_checks_a_claim_end_to_end_on_synthetic_data(tmp_path, synthetic
     assert len(records) == 6 and all(json.loads(p.read_text())["schema_version"] == 1 for p in records)
     summary = json.loads(session.finish().read_text())
     assert [c["claim_id"] for c in summary["claims"]] == ["1.1/relu-beats-tanh", "1.1/hidden-500-beats-100"]
-    assert not summary["partial"] and (tmp_path / "plots" / "documented.png").exists()
+    # not at the study's scale: the study's numbers are not drawn beside these runs
+    assert not summary["partial"] and not (tmp_path / "plots" / "documented.png").exists()
     # one structure table per experiment: the variants of MyNet do not overwrite each other's
     tables = {p.name: p.read_text() for p in (tmp_path / "structures").iterdir()}
     assert set(tables) == {"1.1_hidden-500.txt", "1.1_tanh.txt", "1.1_base-nll.txt"}

@@ -6,12 +6,12 @@ removed once the run's record is written.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 from pathlib import Path
 
 from bnbench.errors import BnbenchError
+from bnbench.store.files import read_bytes
 
 SUFFIX = ".partial.pt"
 
@@ -20,29 +20,6 @@ def checkpoint_path(record_path: Path) -> Path:
     """Where the run whose finished record goes to ``record_path`` keeps its checkpoint."""
     record_path = Path(record_path)
     return record_path.with_name(record_path.name.removesuffix(".json") + SUFFIX)
-
-
-def read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes`` (no link followed, no FIFO or device opened for
-    reading); FileNotFoundError when absent, BnbenchError naming the file otherwise."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        why = "a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-        raise BnbenchError(f"{path}: cannot read it ({why})") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise BnbenchError(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise BnbenchError(f"{path}: {info.st_size} bytes, more than the {max_bytes} it can be")
-        raw = f.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise BnbenchError(f"{path}: more than the {max_bytes} bytes it can be")
-    return raw
 
 
 class StoreCheckpoint:
@@ -59,7 +36,7 @@ class StoreCheckpoint:
         from bnbench.engine.checkpoint import MAX_CHECKPOINT_BYTES, from_bytes
 
         try:
-            raw = read_bytes(self.store.readable(self.path), MAX_CHECKPOINT_BYTES)
+            raw = read_bytes(self.store.readable(self.path), MAX_CHECKPOINT_BYTES, "a checkpoint")
             return from_bytes(raw, str(self.path))
         except FileNotFoundError:
             return None

@@ -236,12 +236,10 @@ def _depth(x: Any, limit: int) -> int:
 _CONTAINERS = (dict, list)   # what json.loads makes that holds more
 
 
-def read_json(path: Path, max_bytes: int = MAX_TIMING_BYTES, what: str = "a bnbench file") -> Any:
-    """JSON in UTF-8 (as bnbench writes it) from a regular file of at most ``max_bytes`` (the cap of its kind,
-    ``what``; by default the smallest), nested at most ``MAX_JSON_DEPTH`` deep. A FIFO, a device or a link is
-    refused (it could hang, never end, or point anywhere); so is an over-large or over-deep file, and one in another
-    encoding (json would guess UTF-16 and read what bnbench never wrote). Raises FileNotFoundError when absent and
-    BnbenchError naming the file and what is wrong otherwise."""
+def read_bytes(path: Path, max_bytes: int, what: str = "a bnbench file") -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (the cap of its kind, ``what``). A FIFO, a device or a
+    link is refused (it could hang, never end, or point anywhere); so is an over-large file. Raises
+    FileNotFoundError when absent and BnbenchError naming the file and what is wrong otherwise."""
     path = Path(path)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -263,6 +261,14 @@ def read_json(path: Path, max_bytes: int = MAX_TIMING_BYTES, what: str = "a bnbe
     if len(raw) > max_bytes:
         raise BnbenchError(f"{path}: more than the {max_bytes:,} bytes {what} can be; not one bnbench wrote (move "
                            "it out of the output folder)")
+    return raw
+
+
+def read_json(path: Path, max_bytes: int = MAX_TIMING_BYTES, what: str = "a bnbench file") -> Any:
+    """JSON in UTF-8 (as bnbench writes it) from a regular file read by ``read_bytes``, nested at most
+    ``MAX_JSON_DEPTH`` deep (by default the smallest cap). One in another encoding is refused (json would guess
+    UTF-16 and read what bnbench never wrote)."""
+    raw = read_bytes(path, max_bytes, what)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
