@@ -1362,17 +1362,22 @@ def _sighup_and_a_second_run_refused(tmp_path):
     _interrupted_by(signal.SIGHUP)(tmp_path, second=True)
 
 
+def _output(proc, timeout: float) -> str:
+    """A pytest subprocess's output once it ends; killed (and its output still read) when it overruns."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def _end_of_run_write_fails(tmp_path):
     outside = _outside(tmp_path)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "structures").symlink_to(outside, target_is_directory=True)   # the structure tables' folder
     proc = _pytest(tmp_path / "run", TRAIN_BENCH, tmp_path / "out")
-    try:
-        output = proc.communicate(timeout=180)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    output = _output(proc, 180)
     assert proc.returncode == 1, output                    # every test passed, yet the run failed
     assert "not everything was written" in output and "structures" in output, output
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["trained_runs"] == 1
@@ -1381,12 +1386,7 @@ def _end_of_run_write_fails(tmp_path):
 
 def _sigterm_while_the_summary_is_written(tmp_path):
     proc = _pytest(tmp_path / "run", SIGNALLED_WHILE_FINISHING, tmp_path / "out")
-    try:
-        output = proc.communicate(timeout=180)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    output = _output(proc, 180)
     assert proc.returncode == 2, output                    # held until the summary was written, then not dropped
     assert "SIGTERM arrived while summary.json was written" in output, output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -1408,12 +1408,7 @@ def _sigterm_in_a_speed_benchmarks_first_round(tmp_path):
     timings = tmp_path / "timings.json"
     proc = _pytest(tmp_path / "run", SPEED_BENCH, tmp_path / "out", "-m", "speed", "--benchmark-enable",
                    "--benchmark-json", str(timings))
-    try:
-        output = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    output = _output(proc, 120)
     assert proc.returncode == 2 and "Traceback" not in output, output     # interrupted, pytest-benchmark's JSON
     assert json.loads(timings.read_text())["benchmarks"] == []            # written without the round-less one
 
