@@ -7,6 +7,7 @@
     bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
     bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
     bnbench publish RUN_DIR DEST [--readme F] a long run's records into a folder to publish: claims, figures, report
+    bnbench export DIR [--format F] [-o OUT]  one row per epoch as csv or parquet, or TensorBoard event files
     bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
     bnbench power [--sd X] [--kind KIND]     how often the verdict rule decides, by seed count (simulated)
 
@@ -257,6 +258,34 @@ def cmd_publish(ns) -> None:
           f"{len(pub.waiting)} waiting" + (f"; section written into {ns.readme}" if ns.readme else ""))
 
 
+def cmd_export(ns) -> None:
+    """One row per (experiment, profile, seed, epoch) of DIR's finished records, as CSV or Parquet, or the records
+    as TensorBoard event files; prints the path written and how to read it."""
+    import shlex
+    from pathlib import Path
+
+    from bnbench.outputs import export
+    from bnbench.store import Store
+    from bnbench.text import plain
+
+    default = Store(ns.dir).out / "export"
+    if ns.format == "tensorboard":
+        path = export.write_tensorboard(ns.dir, ns.output or default / "tensorboard")
+        print(plain(f"wrote {path}"))
+        print(plain(f"view it with: tensorboard --logdir {shlex.quote(str(path))}"))
+        return
+    rows = export.epoch_rows(ns.dir)
+    if ns.format == "parquet":
+        path = export.write_parquet(rows, ns.output or default / "epochs.parquet")
+        reader = "pandas.read_parquet"
+    else:
+        path = export.write_csv(rows, ns.output or default / "epochs.csv")
+        reader = "pandas.read_csv"
+    runs = len({(r["experiment"], r["profile"], r["seed"], r["config_hash"]) for r in rows})
+    print(plain(f"wrote {path} ({len(rows)} epochs of {runs} runs)"))
+    print(plain(f"read it with: {reader}({str(Path(path))!r})"))
+
+
 def main(argv: list[str] | None = None) -> int:
     from bnbench import __version__
 
@@ -301,6 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="default: DIR/report.html")
     p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("export", help="a finished run's records as one row per epoch (csv, parquet) or as "
+                                      "TensorBoard event files")
+    p.add_argument("dir", metavar="DIR", help="the run's --bnbench-out folder")
+    p.add_argument("--format", choices=("csv", "parquet", "tensorboard"), default="csv",
+                   help="csv (default; no extra packages), parquet (pip install 'bnbench[export]') or tensorboard "
+                        "(pip install 'bnbench[tensorboard]')")
+    p.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="the file (csv, parquet) or folder (tensorboard) to write; default DIR/export/epochs.csv, "
+                        "DIR/export/epochs.parquet or DIR/export/tensorboard/")
+    p.set_defaults(fn=cmd_export)
     p = sub.add_parser("publish", help="copy a long run's finished records into a folder to publish, decide its "
                                        "claims again, write its summary, figures, report and README section")
     p.add_argument("source", metavar="RUN_DIR", help="the run's --bnbench-out (it may still be training)")

@@ -9,8 +9,7 @@ time that takes at the measured speed, plus evaluation and probing:
 * evaluation: the test images once per evaluated epoch, at ``EVAL_COST`` of a training image (a forward pass
   without backward or optimizer step is about a third of a training step);
 * probing (2.3): x ``PROBE_OVERHEAD`` on the probed runs (1.20-1.21x measured at the default interval, see
-  BENCHMARKS.md);
-* the 1.1 CE-vs-nll check: two more deterministic fp32 MyNet epochs, counted at ``FP32_DETERMINISTIC_COST``.
+  BENCHMARKS.md).
 
 It is an estimate, and says so: throughput was measured at each model's study batch size over a short sample;
 first-epoch warm-up (compilation, cuDNN autotuning, graph capture) and process start-up are left out.
@@ -29,7 +28,6 @@ from bnbench.study.profiles import Profile, scaled_config
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 EVAL_COST = 1 / 3
 PROBE_OVERHEAD = 1.21
-FP32_DETERMINISTIC_COST = 2.0
 
 
 @dataclass(frozen=True)
@@ -46,34 +44,44 @@ def throughputs(model_speed_rows: list[ModelSpeed]) -> dict[str, float]:
     return {row.model: float(row.bnbench_images_per_s) for row in model_speed_rows if row.bnbench_images_per_s}
 
 
-def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str = "cpu") -> list[SectionEstimate]:
-    """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc), plus the
-    interleaved timings of the timing claims (``bnbench.engine.timing.DEFAULTS[device_type]`` steps of each side a seed)."""
-    seen: set[str] = set()
-    per: dict[str, dict] = {}
-    needed = sorted({e.config.model for e in EXPERIMENTS.values()} - set(images_per_s))
+def run_cost(config, images_per_s: dict[str, float]) -> tuple[int, float]:
+    """One training run of ``config`` (a scaled ``TrainConfig``): the training images it sees and its seconds at
+    the model's measured images/s (see the module doc)."""
+    n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
+    n_test = TEST_IMAGES if config.test_per_class is None else 10 * config.test_per_class
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        steps = min(steps, config.max_steps)
+    images = min(steps * config.batch_size, n_train * config.epochs)
+    epochs_run = math.ceil(steps / steps_per_epoch)
+    evals = sum(1 for k in range(1, epochs_run + 1) if k % config.eval_every == 0 or k == epochs_run)
+    seconds = (images + evals * n_test * EVAL_COST) / images_per_s[config.model]
+    return images, seconds * (PROBE_OVERHEAD if config.probe_every else 1.0)
+
+
+def _needs_speed(models, images_per_s) -> None:
+    needed = sorted(set(models) - set(images_per_s))
     if needed:
         raise BnbenchError(f"no measured speed for {', '.join(needed)}: run the speed benchmark "
                            "(pytest benchmarks -m speed -k model_speed) and pass its output folder")
+
+
+def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str = "cpu") -> list[SectionEstimate]:
+    """Per section, what ``profile`` trains and how long it takes at ``images_per_s`` (see the module doc), plus the
+    interleaved timings of the timing claims (``bnbench.engine.timing.DEFAULTS[device_type]`` steps of each side a
+    seed). Every configuration once, as a session trains it: the 1.1 identity pair are experiments like the others
+    and are counted with them, once."""
+    seen: set[str] = set()
+    per: dict[str, dict] = {}
+    _needs_speed({e.config.model for e in EXPERIMENTS.values()}, images_per_s)
     for exp in EXPERIMENTS.values():
         for seed in range(profile.seeds):
             config = scaled_config(exp.config, profile, exp.section, seed)
             if config.hash in seen:
                 continue
             seen.add(config.hash)
-            n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
-            n_test = TEST_IMAGES if config.test_per_class is None else 10 * config.test_per_class
-            steps_per_epoch = math.ceil(n_train / config.batch_size)
-            steps = steps_per_epoch * config.epochs
-            if config.max_steps is not None:
-                steps = min(steps, config.max_steps)
-            images = min(steps * config.batch_size, n_train * config.epochs)
-            epochs_run = math.ceil(steps / steps_per_epoch)
-            evals = sum(1 for k in range(1, epochs_run + 1) if k % config.eval_every == 0 or k == epochs_run)
-            speed = images_per_s[config.model]
-            seconds = (images + evals * n_test * EVAL_COST) / speed
-            if config.probe_every:
-                seconds *= PROBE_OVERHEAD
+            images, seconds = run_cost(config, images_per_s)
             row = per.setdefault(exp.section, {"runs": 0, "images": 0, "seconds": 0.0, "models": set()})
             row["runs"] += 1
             row["images"] += images
@@ -89,12 +97,16 @@ def estimate(profile: Profile, images_per_s: dict[str, float], device_type: str 
                 steps = rounds * steps_per_round + warmup
                 per[claim.section]["seconds"] += (profile.seeds * steps * exp.config.batch_size
                                                   / images_per_s[exp.config.model])
-    if "1.1" in per:   # the CE-vs-nll check: one deterministic fp32 epoch of each loss
-        per_class = profile.scale("1.1").train_per_class
-        n_train = TRAIN_IMAGES if per_class is None else 10 * per_class
-        per["1.1"]["seconds"] += 2 * FP32_DETERMINISTIC_COST * n_train / images_per_s["MyNet"]
     return [SectionEstimate(s, r["runs"], r["images"], r["seconds"], tuple(sorted(r["models"])))
             for s, r in sorted(per.items())]
+
+
+def selection_seconds(configs, images_per_s: dict[str, float]) -> float:
+    """The training time of the runs a session selected (scaled configs, each once): what ``-m full -k 2.1``
+    trains, not the whole profile. Interleaved timings are left out (seconds, next to hours of training)."""
+    configs = list(configs)
+    _needs_speed({c.model for c in configs}, images_per_s)
+    return sum(run_cost(c, images_per_s)[1] for c in configs)
 
 
 def format_duration(seconds: float) -> str:

@@ -292,7 +292,24 @@ def _estimate(bn, profile_name: str) -> str | None:
                                                   next(iter(devices)).split(":")[0]))
     except (BnbenchError, OSError):
         return None
-    return f"{format_duration(seconds)} for the {profile_name} profile on {next(iter(devices))} (bnbench estimate)"
+    return (f"{format_duration(seconds)} for the whole {profile_name} profile on {next(iter(devices))} (bnbench "
+            "estimate; a selection's own time is said before it trains)")
+
+
+def _announce_device(config, bn) -> None:
+    """Once the device is resolved (a session that trains): the device named, CPU model and threads or GPU and
+    memory (``bnbench.engine.env.describe_device``). Not in the header: naming it there would import torch in every
+    pytest session of every project that has bnbench installed. On xdist, worker gw0 says it for all, on the
+    stderr the controller shows."""
+    from bnbench.engine.env import describe_device
+
+    words = describe_device(bn.device, bn.workers)
+    if bn.worker is None:
+        _say(config, f"bnbench: training on {words}")
+    elif bn.worker == "gw0":
+        from bnbench.text import plain
+
+        print(plain(f"bnbench: [gw0] training on {words}"), file=sys.stderr, flush=True)
 
 
 def pytest_report_header(config):
@@ -321,20 +338,6 @@ def pytest_report_header(config):
     return lines
 
 
-def _announce_full_on_cpu(session, bn) -> None:
-    """-m full on a CPU says how long it will take before it starts (the study's scale is days there)."""
-    full = [i for i in session.items if own(i) and i.get_closest_marker("full")]
-    if not full or bn.device.type != "cpu":
-        return
-    found = _estimate(bn, "full")
-    tr = session.config.pluginmanager.getplugin("terminalreporter")
-    if tr is not None:
-        tr.write_line(f"bnbench: -m full on the CPU trains the study at its own scale: about {found}"
-                      if found else "bnbench: -m full on the CPU trains the study at its own scale: about 150 h on "
-                      "a 2-core CPU (BENCHMARKS.md; measure this machine with pytest benchmarks -m speed -k "
-                      "model_speed). Ctrl-C keeps every finished record; --bnbench-resume continues.", yellow=True)
-
-
 def pytest_collection_finish(session):
     """Reject bad input before any training starts: an unwritable output folder, missing or corrupt data, said
     above pytest's closing line. A mistyped -m gets its hint here too."""
@@ -354,11 +357,13 @@ def pytest_collection_finish(session):
         if needs & {"bnbench_data", "train_experiment", "check_claim"}:
             if not bn.remote:   # with Ray the runs' device is the workers' (a GPU where the cluster has one)
                 bn.device  # noqa: B018  (resolves --bnbench-device; an impossible device is an error now, not later)
+                if needs & {"train_experiment", "check_claim"}:
+                    _announce_device(config, bn)
             bn.data  # noqa: B018  (reads, validates and caches CIFAR-10 once, before any test)
-            if not bn.remote:
-                _announce_full_on_cpu(session, bn)
         if not bn.remote and bn.worker is None and needs & {"train_experiment", "check_claim"}:
-            config.stash[_PLAN] = _plan(session, bn)
+            runs = _to_train(session, bn)
+            _announce_selection(session, bn, runs)
+            config.stash[_PLAN] = _plan(runs)
         if bn.remote and needs & {"train_experiment", "check_claim"} and bn.worker is None:
             _prefetch(session, bn)
     except BnbenchError as exc:
@@ -394,13 +399,11 @@ def _needed_runs(session, bn):
 _PLAN = pytest.StashKey()
 
 
-def _plan(session, bn):
-    """The training runs this session will do, for the progress's "run k of n, about T left": each configuration
-    the selected items train, once, less the finished records --bnbench-resume will reuse (read quietly here: a
-    damaged one counts as a run to train, and is named when its test reads it)."""
+def _to_train(session, bn) -> list[tuple[str, object]]:
+    """The training runs this session will do: each configuration the selected items train, once, less the
+    finished records --bnbench-resume will reuse (read quietly here: a damaged one counts as a run to train, and is
+    named when its test reads it). (label, scaled config) each, in the items' order."""
     from bnbench.errors import BnbenchSkippedFile
-    from bnbench.estimate import TRAIN_IMAGES
-    from bnbench.outputs.progress import SessionPlan
     from bnbench.runner import _label
     from bnbench.study.profiles import scaled_config
 
@@ -414,11 +417,59 @@ def _plan(session, bn):
             seen.add(config.hash)
             if bn.options.resume and bn.store.load_finished(experiment.id, profile.name, seed, config.hash):
                 continue
-            n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
-            steps = math.ceil(n_train / config.batch_size) * config.epochs
-            steps = steps if config.max_steps is None else min(steps, config.max_steps)
-            runs.append((_label(experiment, profile, seed), config.model, steps * config.batch_size))
-    return SessionPlan(runs)
+            runs.append((_label(experiment, profile, seed), config))
+    return runs
+
+
+def _plan(runs):
+    """For the progress's "run k of n, about T left": label, model and images (steps x batch size) of each run."""
+    from bnbench.estimate import TRAIN_IMAGES
+    from bnbench.outputs.progress import SessionPlan
+
+    planned = []
+    for label, config in runs:
+        n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
+        steps = math.ceil(n_train / config.batch_size) * config.epochs
+        steps = steps if config.max_steps is None else min(steps, config.max_steps)
+        planned.append((label, config.model, steps * config.batch_size))
+    return SessionPlan(planned)
+
+
+def _announce_selection(session, bn, runs) -> None:
+    """Before a quick or full selection trains: how many runs it trains and, from the speeds measured in the output
+    folder, how long they take on this device — this selection's time (``-m full -k 2.1``: section 2.1's), not the
+    whole profile's. -m full on a CPU without measured speeds says so in yellow (the study's scale is days there)."""
+    from bnbench.estimate import format_duration, selection_seconds, throughputs
+    from bnbench.store import load_summary
+    from bnbench.text import plain
+
+    profiles = {i.callspec.params["bnbench_profile"] for i in session.items if own(i) and "bnbench_profile"
+                in getattr(getattr(i, "callspec", None), "params", {})} - {"smoke"}
+    if not profiles or not runs:
+        return
+    device = bn.device.type
+    seconds = where = None
+    try:
+        rows = [r for r in load_summary(bn.out).model_speed if (r.device or "").split(":")[0] == device]
+        if rows:
+            seconds = selection_seconds((c for _, c in runs), throughputs(rows))
+            where = rows[-1].device_name or rows[-1].device
+    except (BnbenchError, OSError):
+        seconds = None
+    count = f"{len(runs)} training run{'s' * (len(runs) != 1)} ({'/'.join(sorted(profiles))})"
+    tr = session.config.pluginmanager.getplugin("terminalreporter")
+    if tr is None:
+        return
+    if seconds is not None:
+        tr.write_line(plain(f"bnbench: this selection trains {count}: about {format_duration(seconds)} on {where} "
+                            "(bnbench estimate from the measured images/s)"))
+    elif "full" in profiles and device == "cpu":
+        tr.write_line(f"bnbench: -m full on the CPU trains the study at its own scale: {count}, hours each on a "
+                      "2-core CPU (BENCHMARKS.md; measure this machine with pytest benchmarks -m speed -k "
+                      "model_speed). Ctrl-C keeps every finished record; --bnbench-resume continues.", yellow=True)
+    else:
+        tr.write_line(f"bnbench: this selection trains {count}; for its time, measure this machine's speed first "
+                      "(pytest benchmarks -m speed -k model_speed)")
 
 
 def _prefetch(session, bn) -> None:
@@ -662,7 +713,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write(render(([overview(bn.results, width)] if bn.results else []) + tables, width=width,
                         color=tr.hasmarkup))
         if getattr(bn, "summary_path", None):
-            if bn.results:
+            if bn.report_path is not None:
+                tr.write_line(f"results page: {plain(bn.report_path)}", bold=True)
+            elif bn.results:
                 tr.write_line(f"every number behind each verdict, and the figures: bnbench report {shlex.quote(out)}")
             tr.write_line(f"records, plots and summary.json: {out}")
     if config.stash.get(_TABLES_HIDDEN, False):

@@ -122,6 +122,7 @@ class Runner:
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._run_lock = None                            # the output folder's run lock, once claimed
         self._claimed = False
+        self.report_path: Path | None = None             # the results page finish() wrote (report.html)
         self._executor = None                            # bnbench.executors: where runs train (made on first use)
         self.say = print                                 # one-line notices (the plugin points it at pytest's terminal)
 
@@ -415,6 +416,10 @@ class Runner:
             except Exception as exc:   # noqa: BLE001 - whatever stopped the figure, summary.json is still written
                 failed.append(f"plots/documented.png not written ({_why(exc)})")
         try:
+            artefacts.write_epoch_bands(self.store, self.records, self.at_study_scale)
+        except Exception as exc:       # noqa: BLE001 - the same for the per-section accuracy figures
+            failed.append(f"plots/*-test-accuracy.png not written ({_why(exc)})")
+        try:
             artefacts.write_structures(self.store, self.records)
         except Exception as exc:       # noqa: BLE001 - the same for the structure tables
             failed.append(f"structures/ not written ({_why(exc)})")
@@ -430,6 +435,13 @@ class Runner:
             path = self.store.write_summary(summary, out=str(self.out), options=self.options.__dict__)
         except BnbenchError as exc:
             failed.append(f"summary.json not written ({exc})")
+        if path is not None and self.results:   # the results page, beside summary.json (bnbench report rewrites it)
+            from bnbench.outputs.report import write_report
+
+            try:
+                self.report_path = write_report(self.out)
+            except Exception as exc:   # noqa: BLE001 - summary.json is written; the page is one more artefact
+                failed.append(f"report.html not written ({_why(exc)})")
         if failed:
             raise FinishError(path, "; ".join(failed))
         return path

@@ -2,6 +2,7 @@
 (wrapped, never cut), where the report is; pytest-benchmark's tables only when asked for; after Ctrl-C, what was
 kept, without a warning about a benchmark the interruption left unused."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,15 +83,23 @@ def test_the_end_of_a_run_is_the_overview_and_where_the_report_is(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     end = proc.stdout.split(" bnbench summary ")[1].splitlines()[1:-1]
     out = tmp_path / "out"
+    cores = len(os.sched_getaffinity(0))     # the device named before training: CPU model, threads of cores
+    assert re.search(rf"^bnbench: training on cpu \(.+, \d+ threads? of {cores} cores\)$", proc.stdout, re.M), \
+        proc.stdout
     assert end[0] == "1 claim at smoke scale: 0 supported, 0 contradicted, 1 inconclusive", end
     assert end[1].split() == ["claim", "verdict", "effect", "margin", "n"], end
     assert end[2].split()[:2] == ["1.1/relu-beats-tanh", "inconclusive"] and end[2].split()[3:] == ["pp", "1", "pp",
                                                                                                      "1"], end
     assert " ".join(" ".join(end[3:5]).split()) == ("why (1.1/relu-beats-tanh): machinery check only; one seed cannot "
                                                     "separate an effect from seed-to-seed noise; run at least 2 seeds")
-    assert end[5:] == [f"every number behind each verdict, and the figures: bnbench report {out}",
+    assert end[5:] == [f"results page: {out / 'report.html'}",
                        f"records, plots and summary.json: {out}",
                        "pytest-benchmark's epoch-time tables: --bnbench-benchmark-tables"], end
+    page = (out / "report.html").read_text()    # written by the run: the overview first, each claim to its figure
+    overview = page.split("<h2>Verdicts</h2>")[1].split("<h2>Claims</h2>")[0]
+    assert "1 inconclusive" in overview and "href='#figure-1.1_relu-beats-tanh'" in overview, overview
+    assert "id='figure-1.1_relu-beats-tanh'" in page and "1.1-smoke-test-accuracy.png" in page
+    assert (out / "plots" / "1.1-smoke-test-accuracy.png").stat().st_size > 10_000
     assert "Name (time in" not in proc.stdout and max(map(len, end[:5])) <= 80
     shown = _pytest(tmp_path, "--bnbench-benchmark-tables").stdout
     assert "Name (time in" in shown and "--bnbench-benchmark-tables" not in shown, shown

@@ -74,3 +74,51 @@ def test_estimate_command(tmp_path, capsys):
     assert main(["estimate", str(tmp_path / "none")]) == 2
     assert "-m speed -k model_speed" in capsys.readouterr().err
     assert main(["estimate", _speed_summary(tmp_path / "ok2"), "--profile", "huge"]) == 2
+
+
+def test_each_configuration_counts_once_the_identity_pair_included():
+    """Section 1.1's time is its configurations' own, each once: the CE-vs-nll identity pair are experiments
+    like the others (a stale special case once added them a second time)."""
+    from bnbench.estimate import run_cost
+    from bnbench.study.catalog import experiments_in
+    from bnbench.study.profiles import scaled_config
+
+    profile = get_profile("full")
+    configs = {c.hash: c for e in experiments_in("1.1") for seed in range(profile.seeds)
+               for c in [scaled_config(e.config, profile, "1.1", seed)]}
+    assert _rows("full")["1.1"].runs == len(configs) == 8 * 5     # six experiments and the identity pair
+    assert _rows("full")["1.1"].seconds == pytest.approx(sum(run_cost(c, SPEEDS)[1] for c in configs.values()))
+
+
+def test_a_selection_announces_its_own_time_not_the_profile_s(tmp_path):
+    """-m full -k 2.1 says what 2.1 trains (10 runs, ~7 h at 400 images/s), not the whole profile's days."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bnbench.estimate import selection_seconds
+    from bnbench.plugin import _announce_selection
+    from bnbench.study.catalog import EXPERIMENTS
+    from bnbench.study.profiles import scaled_config
+
+    profile = get_profile("full")
+    runs = [(f"{e}/{seed}", scaled_config(EXPERIMENTS[e].config, profile, "2.1", seed))
+            for e in ("2.1/vgg-a", "2.1/vgg-a-bn") for seed in range(5)]
+    seconds = selection_seconds((c for _, c in runs), SPEEDS)
+    assert seconds == pytest.approx(10 * 20 * (50_000 + 10_000 * EVAL_COST) / 400)
+    total = sum(r.seconds for r in _rows("full").values())
+    assert seconds < total / 5
+
+    lines = []
+    item = SimpleNamespace(fixturenames=("train_experiment",), callspec=SimpleNamespace(
+        params={"bnbench_profile": "full"}))
+    tr = SimpleNamespace(write_line=lambda line, **kw: lines.append(line))
+    session = SimpleNamespace(items=[item], config=SimpleNamespace(pluginmanager=SimpleNamespace(
+        getplugin=lambda name: tr)))
+    bn = SimpleNamespace(device=torch.device("cpu"), out=_speed_summary(tmp_path / "speed"))
+    _announce_selection(session, bn, runs)
+    assert lines == [f"bnbench: this selection trains 10 training runs (full): about {format_duration(seconds)} on "
+                     "Test CPU, 2 cores (bnbench estimate from the measured images/s)"], lines
+    lines.clear()
+    _announce_selection(session, SimpleNamespace(device=torch.device("cpu"), out=str(tmp_path / "none")), runs)
+    assert "10 training runs (full)" in lines[0] and "-m speed -k model_speed" in lines[0], lines

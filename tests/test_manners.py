@@ -134,7 +134,7 @@ def test_with_a_speed_record_the_header_estimates_the_selected_profile(tmp_path)
     (tmp_path / "test_theirs.py").write_text(OTHER_PROJECT)
     out = _pytest(tmp_path, "--co", "-m", "full", "test_theirs.py", "--bnbench-out", str(tmp_path / "res")).stdout
     line = next(line for line in out.splitlines() if line.startswith("bnbench: estimated"))
-    assert "for the full profile on cpu (bnbench estimate)" in line and " h " in line, line
+    assert "for the whole full profile on cpu (bnbench estimate" in line and " h " in line, line
 
 
 def test_the_speed_tables_read_at_80_columns():

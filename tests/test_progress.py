@@ -255,9 +255,11 @@ def test_under_xdist_each_worker_writes_a_line_per_epoch(tmp_path):
     """An xdist worker's stdout is /dev/null: its lines go to the stderr it shares with the controller."""
     _, err = _run(tmp_path, "-q", "-n", "2")
     tagged = [re.match(r"bnbench: \[(gw\d)\] (.*?) done", line) for line in err.splitlines()
-              if line.startswith("bnbench: [gw")]
+              if line.startswith("bnbench: [gw") and " done " in line]
     # which worker drew which run is xdist's choice: compare the runs, and that one worker did each run
     assert sorted(m.group(2) for m in tagged) == [
         f"1.1/{name} seed 1/1 epoch {e}/2" for name in ("hidden-500", "tanh") for e in (1, 2)], err
     assert all(len({m.group(1) for m in tagged if m.group(2).startswith(f"1.1/{name} ")}) == 1
                for name in ("hidden-500", "tanh")), err
+    cores = len(os.sched_getaffinity(0))     # each worker gets cores // 2 threads, and gw0 says so
+    assert f"bnbench: [gw0] training on cpu (" in err and f"2 processes x {max(1, cores // 2)} thread" in err, err

@@ -35,6 +35,28 @@ def git_state(path: Path | None = None) -> dict:
         return {}
 
 
+def describe_device(device, workers: int | None = None) -> str:
+    """The device a run trains on, in words, for the header: a GPU's name and memory, or the CPU's model with the
+    torch threads each training process gets (``workers``: pytest-xdist's process count, which share the cores;
+    ``bnbench.runner.share_cpu_threads``) out of the cores this process may use."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        props = torch.cuda.get_device_properties(dev)
+        return f"{dev} ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:   # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])
+    else:
+        threads = max(1, cores // workers) if workers and workers > 1 else torch.get_num_threads()
+    per = f"{workers} processes x {threads}" if workers and workers > 1 else f"{threads}"
+    return f"{dev} ({cpu_name()}, {per} thread{'s' * (threads != 1)} of {cores} cores)"
+
+
 _STATIC: dict = {}
 
 

@@ -57,3 +57,30 @@ def write_structures(store: Store, records: Records) -> None:
         args = ", ".join(f"{k}={v!r}" for k, v in config.model_args.items())
         store.write_text(store.out / "structures" / f"{safe_name(exp_id)}.txt",
                          format_structure(f"{exp_id}: {config.model}({args})", structure_table(model)) + "\n")
+
+
+def write_epoch_bands(store: Store, records: Records, at_study_scale) -> list:
+    """Per profile and section with evaluated epochs: plots/<section>-<profile>-test-accuracy.png, every experiment
+    of the section as the mean test accuracy per epoch over its seeds with a min..max band (the seeds' spread, not
+    one line per seed), and the study's reported number beside an experiment trained at the study's scale only
+    (``at_study_scale(key)``). Returns the paths written."""
+    from bnbench.outputs.plots import plot_epoch_bands
+
+    groups: dict[tuple[str, str], dict] = {}
+    for key, recs in sorted(records.items()):
+        profile, exp_id = key.split(":", 1)
+        exp = EXPERIMENTS.get(exp_id)
+        runs = [r for r in recs if r is not None and r.evaluated]
+        if exp is None or not runs:
+            continue
+        sides, wanted = groups.setdefault((exp.section, profile), ({}, {}))
+        sides[exp.label] = runs
+        if exp.documented and at_study_scale(key):
+            wanted[exp.label] = study.row(exp.documented).accuracy
+    written = []
+    for (section, profile), (sides, wanted) in sorted(groups.items()):
+        title = (f"{section} [{profile}]: test accuracy per epoch (mean, min..max over seeds"
+                 + ("; diamond: the study's number)" if wanted else ")"))
+        written.append(plot_epoch_bands(store.plot_path(f"{section}-{profile}-test-accuracy"), sides, title=title,
+                                        study=wanted))
+    return written

@@ -615,7 +615,7 @@ def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: s
     colour = side_colours(sides)
     fig, ax = plt.subplots(figsize=(10, 6.5), layout="constrained")
     try:
-        last = 1
+        last, drew_study = 1, False
         for label, runs in sides.items():
             rows = [{e["epoch"]: e["test_acc"] for e in r.epochs if e.get("test_acc") is not None} for r in runs]
             epochs = sorted(set().union(*rows)) if rows else []
@@ -624,17 +624,24 @@ def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: s
             values = np.array([[_pct(row.get(e, math.nan)) for e in epochs] for row in rows], dtype=float)
             with np.errstate(all="ignore"):
                 mean, lo, hi = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
-            ax.plot(epochs, mean, color=colour[label], linewidth=1.6, label=f"{label} (n={len(runs)})")
-            ax.fill_between(epochs, lo, hi, color=colour[label], alpha=0.18, linewidth=0)
+            # points as well as the line: a run of one or a few evaluated epochs is otherwise invisible
+            ax.plot(epochs, mean, color=colour[label], linewidth=1.6, label=f"{label} (n={len(runs)})",
+                    marker="o" if len(epochs) <= 25 else None, markersize=4)
+            if len(epochs) > 1:
+                ax.fill_between(epochs, lo, hi, color=colour[label], alpha=0.18, linewidth=0)
+            else:   # one epoch: the seeds' spread as a bar
+                ax.vlines(epochs, lo, hi, color=colour[label], alpha=0.35, linewidth=6)
             last = max(last, epochs[-1])
             want = (study or {}).get(label)
             if want is not None:
+                drew_study = True
                 ax.plot([epochs[-1]], [_pct(want)], marker="D", color=colour[label], markeredgecolor=STUDY_COLOUR,
                         markersize=8, linestyle="none", zorder=5)
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], color="0.5", linewidth=6, alpha=0.3, label="min..max over seeds"),
-                    Line2D([], [], marker="D", color="0.6", markeredgecolor=STUDY_COLOUR, linestyle="none",
-                           label="the study's reported accuracy")]
+        handles += [Line2D([], [], color="0.5", linewidth=6, alpha=0.3, label="min..max over seeds")]
+        if drew_study:
+            handles += [Line2D([], [], marker="D", color="0.6", markeredgecolor=STUDY_COLOUR, linestyle="none",
+                               label="the study's reported accuracy")]
         ax.set_xlim(0.5, last + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlabel("epoch")

@@ -80,6 +80,39 @@ def _environment(out: Path) -> dict:
     return {}
 
 
+def _anchor(kind: str, claim_id: str) -> str:
+    """An id attribute for a claim's row or figure: computed from the id's safe file name, escaped."""
+    return _e(f"{kind}-{safe_name(claim_id)}")
+
+
+VERDICT_ORDER = ("supported", "contradicted", "inconclusive")
+
+
+def _overview(claims, known) -> list[str]:
+    """The top of the page: how many claims got each verdict, then one line per claim (verdict, id linked to its
+    figure, sentence) — the end of the terminal run, clickable."""
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICT_ORDER}
+    counts.update({c.verdict: sum(d.verdict == c.verdict for d in claims) for c in claims if c.verdict not in counts})
+    parts = ["<h2>Verdicts</h2><p>" + " &middot; ".join(f"<span class='{_e(v)}'>{n} {_e(v)}</span>"
+                                                       for v, n in counts.items() if n) + "</p><ul>"]
+    for c in claims:
+        claim = known.get(c.claim_id)
+        parts.append(f"<li><span class='{_e(c.verdict)}'>{_e(c.verdict)}</span> "
+                     f"<a href='#{_anchor('figure', c.claim_id)}'>{_e(c.claim_id)}</a> [{_e(c.profile)}] "
+                     f"<span class='small'>{_e(claim.sentence if claim else '')}</span> "
+                     f"<a class='small' href='#{_anchor('claim', c.claim_id)}'>numbers</a></li>")
+    return parts + ["</ul>"]
+
+
+def _band_figures(out: Path) -> list[str]:
+    """The per-section test-accuracy figures a run drew (``artefacts.write_epoch_bands``), by name."""
+    try:
+        names = os.listdir(out / "plots")
+    except OSError:
+        return []
+    return sorted(n for n in names if n.endswith("-test-accuracy.png"))[:50]
+
+
 def render(run_dir: str | Path) -> str:
     from bnbench.study.catalog import CLAIMS
     from bnbench.outputs.table import evidence, study_reading
@@ -94,6 +127,7 @@ def render(run_dir: str | Path) -> str:
              + (" &middot; <b>partial (interrupted)</b>" if summary.partial else "") + "</p>"]
     claims = summary.claims
     if claims:
+        parts += _overview(claims, CLAIMS)
         parts.append("<h2>Claims</h2><table><tr><th>claim</th><th>profile</th><th>study</th><th>measured a vs b "
                      "(per seed)</th><th>verdict</th><th>vs study</th><th>s/epoch a / b</th></tr>")
         for c in claims:
@@ -105,7 +139,8 @@ def render(run_dir: str | Path) -> str:
             if claim and study_reading(c):
                 measured = f"final epoch: {measured}; {study_reading(c)}"
             checks = "; ".join(f"{d.get('what')}: {d.get('check')}" for d in c.documented) or "n/a"
-            parts.append(f"<tr><td><b>{_e(c.claim_id)}</b><br><span class='small'>"
+            parts.append(f"<tr id='{_anchor('claim', c.claim_id)}'><td><b>{_e(c.claim_id)}</b> "
+                         f"<a class='small' href='#{_anchor('figure', c.claim_id)}'>figure</a><br><span class='small'>"
                          f"{_e(claim.sentence if claim else '')}</span></td><td>{_e(c.profile)}</td>"
                          f"<td>{_e(study_vals)}</td><td>{_e(measured)}</td>"
                          f"<td><span class='{_e(c.verdict)}'>{_e(c.verdict)}</span><br>"
@@ -115,7 +150,8 @@ def render(run_dir: str | Path) -> str:
         parts.append("</table>")
         parts.append("<h2>Figures</h2>")
         for c in claims:
-            parts.append(f"<h3>{_e(c.claim_id)}</h3>")
+            parts.append(f"<h3 id='{_anchor('figure', c.claim_id)}'>{_e(c.claim_id)} "
+                         f"<a class='small' href='#{_anchor('claim', c.claim_id)}'>numbers</a></h3>")
             for note in c.notes:
                 parts.append(f"<p class='small'>{_e(note)}</p>")
             # The figure's path is computed from the claim id, as the runner wrote it: a path stored in the
@@ -124,6 +160,11 @@ def render(run_dir: str | Path) -> str:
         for extra in ("2.3_loss-landscape.png", "documented.png"):
             if (out / "plots" / extra).is_file():
                 parts.append(f"<h3>{_e(extra)}</h3>" + _img(out / "plots" / extra, store))
+    bands = _band_figures(out)
+    if bands:
+        parts.append("<h2>Test accuracy per epoch</h2><p class='small'>per section: the mean over seeds with the "
+                     "seeds' min..max band</p>")
+        parts += [_img(out / "plots" / name, store) for name in bands]
     experiments = summary.experiments
     if experiments:
         parts.append("<h2>Experiments: what was trained, beside the study's settings</h2><p class='small'>this "
