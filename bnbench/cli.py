@@ -364,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_power)
     ns = parser.parse_args(argv)
     try:
+        from bnbench.studies import load_studies
+
+        load_studies()   # every installed study's claims, as the pytest run knew them (entry points)
         return ns.fn(ns) or 0
     except BnbenchError as exc:
         from bnbench.text import plain

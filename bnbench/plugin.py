@@ -74,10 +74,30 @@ def pytest_addoption(parser):
                          "a running cluster, else a local Ray instance on this machine")
 
 
+def pytest_addhooks(pluginmanager):
+    """bnbench's hooks (``bnbench.hookspec``): a study's own data, a result or the summary before it is written."""
+    from bnbench import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def _hooks(config):
+    """The runner's view of bnbench's hooks: each calls pytest's hook caller, so every conftest.py and plugin that
+    implements the hook takes part."""
+    from bnbench.runner import Hooks
+
+    hook = config.hook
+    return Hooks(data=lambda: hook.pytest_bnbench_load_data(config=config),
+                 result=lambda result, claim: hook.pytest_bnbench_modify_result(config=config, result=result,
+                                                                               claim=claim),
+                 summary=lambda summary: hook.pytest_bnbench_modify_summary(config=config, summary=summary))
+
+
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     from bnbench.runner import Options, Runner, parse_int_option
+    from bnbench.studies import load_studies
 
     opt = config.option
     try:
@@ -93,14 +113,15 @@ def pytest_configure(config):
 
             parse_ray_address(options.ray_address)   # "" or http://... is a usage line, not INTERNALERROR
             require_ray()
+        load_studies()   # bnbench's study and every installed one (entry points "bnbench.studies")
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
     session = Runner(options, progress_factory=lambda label: _progress(config, label),
                              run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"),
-                             workers=workerinput.get("workercount"))
+                             workers=workerinput.get("workercount"), hooks=_hooks(config))
     config.stash[_SESSION] = session
-    config.bnbench_session = session   # public, for conftest extensions (e.g. handing it other data)
+    config.bnbench_session = session   # for conftest extensions (a study's own data: pytest_bnbench_load_data)
     session.say = lambda line: _say(config, line)
     session.worker_errors = []         # the xdist workers' one-line failures at their end (pytest_testnodedown)
 

@@ -9,7 +9,7 @@ import datetime as _dt
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bnbench.engine.record import RunRecord
 from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
@@ -98,8 +98,9 @@ def new_run_id() -> str:
 
 class Runner:
     def __init__(self, options: Options, progress_factory=None, run_id: str | None = None,
-                 worker: str | None = None, workers: int | None = None):
+                 worker: str | None = None, workers: int | None = None, hooks: Hooks | None = None):
         self.options = options
+        self.hooks = hooks or Hooks()
         self.run_id = run_id or new_run_id()   # shared by every xdist worker of one pytest run
         self.worker = worker                   # "gw0", ... under pytest-xdist, else None
         self.workers = workers                 # how many xdist workers this run has (None: not under xdist)
@@ -176,9 +177,18 @@ class Runner:
     @property
     def data(self):
         if self._data is None:
-            from bnbench.engine.data import load_cifar10
+            from bnbench.engine.data import check_data, load_cifar10
 
-            self._data = load_cifar10(self.options.data, download=True, download_into_given=self.options.download)
+            provided = self.hooks.data() if self.hooks.data else None
+            if provided is not None:
+                if self.remote:
+                    raise ConfigError("the pytest_bnbench_load_data hook's data stays in this process, while "
+                                      "--bnbench-executor ray trains on the cluster's workers from --bnbench-data: "
+                                      "run locally (or under -n), or give the cluster the data as files")
+                self._data = check_data(provided)
+            else:
+                self._data = load_cifar10(self.options.data, download=True,
+                                          download_into_given=self.options.download)
         return self._data
 
     @property
@@ -376,6 +386,13 @@ class Runner:
         if result.reason.startswith("inconclusive: not comparable"):
             note = "NOT COMPARABLE at this scale, no verdict: " + result.reason.split("(", 1)[-1].split(";")[0]
         result.plot = self.plot_claim(claim, records, note, timings=timings, profile=profile.name)
+        if self.hooks.result:
+            verdict = result.verdict
+            self.hooks.result(result, claim)
+            if result.verdict != verdict:
+                raise ConfigError(f"claim {claim.id!r}: a pytest_bnbench_modify_result hook changed the verdict "
+                                  f"{verdict!r} to {result.verdict!r}; a hook may add notes and numbers, the "
+                                  "verdict is the decision rule's")
         self.results.append(result)
         return result
 
@@ -430,6 +447,8 @@ class Runner:
             started_at=self.started_at, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             run_id=self.run_id, documented_figure=str(Path(figure).relative_to(self.out)) if figure else None,
             trained_runs=self.trained, resumed_runs=self.resumed)
+        if self.hooks.summary:
+            self.hooks.summary(summary)
         path = None
         try:
             path = self.store.write_summary(summary, out=str(self.out), options=self.options.__dict__)
@@ -445,6 +464,15 @@ class Runner:
         if failed:
             raise FinishError(path, "; ".join(failed))
         return path
+
+
+@dataclass
+class Hooks:
+    """What a study changes through bnbench's hooks (``bnbench.hookspec``; the plugin fills these from pytest's
+    hook caller): its own data, a result before it joins the summary, the summary before it is written."""
+    data: Callable[[], object] | None = None
+    result: Callable[[ClaimResult, Claim], None] | None = None
+    summary: Callable[[Summary], None] | None = None
 
 
 class FinishError(BnbenchError):

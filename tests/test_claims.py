@@ -6,6 +6,7 @@ import pytest
 
 from bnbench.study import documented as study
 from bnbench.study.catalog import CLAIMS, EXPERIMENTS
+from bnbench.study.sections import SECTIONS
 from bnbench.verdicts.evaluate import ClaimResult, evaluate
 from bnbench.study.profiles import PROFILES, Profile, Scale, get_profile, scaled_config, with_overrides
 from bnbench.runner import Options, Runner
@@ -171,7 +172,7 @@ def test_every_experiment_runs_the_published_recipe_and_says_where_each_setting_
                 continue
             if e.provenance[key] == setting.source:
                 assert _setting_value(e.config, key) == setting.value, (e.id, key)
-        assert e.config.epochs == study.EPOCHS[e.section].value
+        assert e.config.epochs == SECTIONS[e.section].epochs.value
 
 
 def test_the_published_settings_are_the_study_codes():
@@ -182,7 +183,8 @@ def test_the_published_settings_are_the_study_codes():
     assert study.SECTION_1["lr"].source == study.STUDY_CODE
     s2 = {k: v.value for k, v in study.SECTION_2.items()}
     assert (s2["optimizer"], s2["lr"], s2["batch_size"], s2["loss"], s2["seed"]) == ("adam", 1e-3, 128, "cross_entropy", 2020)
-    assert {k: v.value for k, v in study.EPOCHS.items()} == {"1.1": 50, "1.2": 100, "2.1": 20, "2.2": 20, "2.3": 39}
+    assert {k: v.epochs.value for k, v in SECTIONS.items() if k in ("1.1", "1.2", "2.1", "2.2", "2.3")} == \
+        {"1.1": 50, "1.2": 100, "2.1": 20, "2.2": 20, "2.3": 39}
     assert study.SANTURKAR["precision"].value == "fp32"
     assert EXPERIMENTS["1.1/base-nll"].config.model_args == {"hidden": 100, "dropout": 0.5}
     assert EXPERIMENTS["1.1/adagrad"].provenance["lr"].startswith("assumption: ")

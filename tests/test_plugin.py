@@ -106,14 +106,13 @@ def test_unwritable_output_folder_is_refused(tmp_path):
 
 
 def synthetic_conftest(n_train: int, n_test: int) -> str:
-    """A conftest that hands the bnbench session a learnable synthetic set, for subprocess pytest runs."""
+    """A conftest that hands the bnbench session a learnable synthetic set, for subprocess pytest runs: through the
+    public hook a study uses for its own data (``bnbench.hookspec.pytest_bnbench_load_data``)."""
     return textwrap.dedent(f'''
-        import pytest
-        from bnbench.engine.data import synthetic_cifar
+        import bnbench
 
-        @pytest.hookimpl(trylast=True)
-        def pytest_configure(config):
-            config.bnbench_session._data = synthetic_cifar(n_train={n_train}, n_test={n_test}, seed=0)
+        def pytest_bnbench_load_data(config):
+            return bnbench.synthetic_cifar(n_train={n_train}, n_test={n_test}, seed=0)
     ''')
 XDIST_BENCH = textwrap.dedent('''
     import pytest

@@ -40,8 +40,10 @@ StepOutputs = Sequence[torch.Tensor]  # (loss, number correct, model output), al
 
 
 def uses_dropout(model: torch.nn.Module) -> bool:
-    """Whether a training-mode forward of ``model`` draws random dropout masks."""
-    return any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+    """Whether a training-mode forward of ``model`` draws random numbers: dropout masks, or a module of a study's own
+    that says so with ``draws_random = True`` (e.g. a BatchNorm with injected noise)."""
+    return any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 or getattr(m, "draws_random", False)
+               for m in model.modules())
 
 
 def eligibility(device: torch.device, *, wanted: bool, compile: bool, optimizer: str, hooks: bool,

@@ -594,6 +594,34 @@ def _load_dir(batches_dir: Path) -> CIFAR10:
     return CIFAR10(train_x, train_y, test_x, test_y, source=str(batches_dir))
 
 
+_HOOK = "the pytest_bnbench_load_data hook"
+
+
+def check_data(data) -> CIFAR10:
+    """Data a study hands in (the ``pytest_bnbench_load_data`` hook), held to what the trainer assumes of CIFAR-10:
+    uint8 images (N, 3, 32, 32) and int64 labels 0..9 on the CPU, as many labels as images, every class in both splits. A
+    DataError naming what is wrong otherwise; the tensors are not copied."""
+    if not isinstance(data, CIFAR10):
+        raise DataError(f"{_HOOK} returned {type(data).__name__}; return bnbench.CIFAR10(train_x, "
+                        "train_y, test_x, test_y, source) or None")
+    if not isinstance(data.source, str) or not data.source or len(data.source) > 1000:
+        raise DataError(f"{_HOOK}: source must say where the data comes from, in one line of text")
+    for split in ("train", "test"):
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            raise DataError(f"{_HOOK}: {split}_x and {split}_y must be torch tensors")
+        if x.dtype != torch.uint8 or x.dim() != 4 or tuple(x.shape[1:]) != (3, 32, 32) or x.device.type != "cpu":
+            raise DataError(f"{_HOOK}: {split}_x is {x.dtype} {tuple(x.shape)} on {x.device}; give uint8 images "
+                            "(N, 3, 32, 32) on the CPU (bnbench moves them to the training device)")
+        if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x) or len(y) == 0:
+            raise DataError(f"{_HOOK}: {split}_y is {y.dtype} {tuple(y.shape)}; give int64 labels, one per image")
+        counts = torch.bincount(y.clamp(0, len(CLASSES)), minlength=len(CLASSES) + 1)
+        if int(y.min()) < 0 or int(y.max()) >= len(CLASSES) or bool((counts[:len(CLASSES)] == 0).any()):
+            raise DataError(f"{_HOOK}: {split}_y must hold class indices 0..{len(CLASSES) - 1}, each class at "
+                            "least once (per-class subsets and accuracy assume all ten)")
+    return data
+
+
 def clear_cache() -> None:
     _load_dir.cache_clear()
 

@@ -61,12 +61,14 @@ def _number_lost(old: float, new: float) -> bool:
     return math.isfinite(old) and not math.isfinite(new)
 
 
-def _metric(claim_id: str):
-    """What the gate needs to judge a claim's values, its metric (scale and regression direction): from this
-    bnbench's claim catalogue, None for a claim it does not know."""
-    from bnbench.study.catalog import CLAIMS
+def _metric(result):
+    """What the gate needs to judge a claim's values, its metric (scale and regression direction): from the claim's
+    declaration in this process, else from the description the result carries in its summary.json
+    (``bnbench.study.claims.claim_for``); None for a result that has neither (a summary written before results
+    described themselves, of a claim this bnbench does not declare)."""
+    from bnbench.study.claims import claim_for
 
-    claim = CLAIMS.get(claim_id)
+    claim = claim_for(result)
     return claim.metric if claim else None
 
 
@@ -82,8 +84,9 @@ def unjudged(old: "Summary", new: "Summary") -> dict[tuple[str, str], str]:
     """The claims (id, profile) the gate cannot judge, with why: one a run gives more than once, and one of OLD
     whose metric this bnbench does not know (a fall or a rise of its values means nothing without the scale and the
     regression direction). Passed silently, either lets a regression through with exit status 0."""
-    why = {(c.claim_id, c.profile): "not in this bnbench's claim catalogue: its metric's scale and regression "
-                                    "direction are unknown" for c in old.claims if _metric(c.claim_id) is None}
+    why = {(c.claim_id, c.profile): "not declared in this process and not described in its summary.json: its "
+                                    "metric's scale and regression direction are unknown"
+           for c in old.claims if _metric(c) is None}
     return {**why, **_repeated(old, new)}
 
 
@@ -99,13 +102,13 @@ def _config_key(config: dict):
         return {k: v for k, v in config.items() if k != "seed"}
 
 
-def config_change(old: "Summary", new: "Summary", claim_id: str, profile: str) -> str:
+def config_change(old: "Summary", new: "Summary", result, profile: str) -> str:
     """Which of the claim's experiments OLD and NEW trained differently (the seed aside), with the settings that
     differ: a 2-epoch run against a 3-epoch one is a different measurement, not a regression. "" when they agree or
     either summary lacks the trained configuration."""
-    from bnbench.study.catalog import CLAIMS
+    from bnbench.study.claims import claim_for
 
-    claim = CLAIMS.get(claim_id)
+    claim = claim_for(result)
     out = []
     for exp in (claim.experiments if claim else ()):
         key = f"{exp.id} [{profile}]"
@@ -135,7 +138,7 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
         if (before.claim_id, before.profile) in twice:
             continue
         c = new_claims.get((before.claim_id, before.profile))
-        metric = _metric(before.claim_id)
+        metric = _metric(before)
         name, scale = (metric.name, metric.scale) if metric else ("?", 1.0)
         for side in "ab":
             o_raw = getattr(before, f"{side}_values")
@@ -152,7 +155,7 @@ def compare(old: "Summary", new: "Summary", *, max_drop: float = 0.01, max_slowd
             ratio = t_new / t_old if t_old > 0 and t_new > 0 else math.nan
             row = Row(c.claim_id, c.profile, side, name, scale, sum(o) / len(o) if o else math.nan,
                       sum(n) / len(n) if n else math.nan, delta, lo, hi, ratio, before.verdict, c.verdict)
-            row.config_change = config_change(old, new, c.claim_id, c.profile)
+            row.config_change = config_change(old, new, c, c.profile)
             judged = across_configs or not row.config_change
             why = []
             if len(n_raw) < len(o_raw):

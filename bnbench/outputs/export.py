@@ -25,7 +25,7 @@ from typing import Any
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
 from bnbench.store import _RECORD_NAME, Store
-from bnbench.store.files import safe_name, write_bytes_atomic, write_text_atomic
+from bnbench.store.files import safe_name, swap_folder, write_bytes_atomic, write_text_atomic
 
 # The table's columns, in order. Every row has every column (None where a record has no value: an epoch not
 # evaluated has no test_loss / test_acc; a record written before train_acc existed has none).
@@ -236,18 +236,10 @@ def write_tensorboard(run_dir: str | Path, logdir: str | Path) -> Path:
                 name += f"-{safe_name(run.record.config_hash)[:16]}"
             used.add(name)
             _write_run(SummaryWriter, work / name, run.record)
-        (work / TENSORBOARD_MARK).write_text("written by bnbench export; the whole folder is replaced on the next\n")
+        write_text_atomic(work / TENSORBOARD_MARK,
+                          "written by bnbench export; the whole folder is replaced on the next\n")
         os.chmod(work, 0o777 & ~_umask())
-        old = None
-        if os.path.lexists(target):
-            if not _replaceable_folder(target):   # checked again, just before the swap
-                raise BnbenchError(f"{target} changed while exporting and is not an earlier bnbench export now; "
-                                   "remove it or choose another -o folder")
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-            os.replace(target, old / "x")
-        os.replace(work, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_folder(work, target, _replaceable_folder)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise BnbenchError(f"cannot write {target}: {exc.strerror or exc}; choose another -o folder") from None

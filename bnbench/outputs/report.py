@@ -88,15 +88,17 @@ def _anchor(kind: str, claim_id: str) -> str:
 VERDICT_ORDER = ("supported", "contradicted", "inconclusive")
 
 
-def _overview(claims, known) -> list[str]:
+def _overview(claims) -> list[str]:
     """The top of the page: how many claims got each verdict, then one line per claim (verdict, id linked to its
     figure, sentence) — the end of the terminal run, clickable."""
+    from bnbench.study.claims import claim_for
+
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICT_ORDER}
     counts.update({c.verdict: sum(d.verdict == c.verdict for d in claims) for c in claims if c.verdict not in counts})
     parts = ["<h2>Verdicts</h2><p>" + " &middot; ".join(f"<span class='{_e(v)}'>{n} {_e(v)}</span>"
                                                        for v, n in counts.items() if n) + "</p><ul>"]
     for c in claims:
-        claim = known.get(c.claim_id)
+        claim = claim_for(c)
         parts.append(f"<li><span class='{_e(c.verdict)}'>{_e(c.verdict)}</span> "
                      f"<a href='#{_anchor('figure', c.claim_id)}'>{_e(c.claim_id)}</a> [{_e(c.profile)}] "
                      f"<span class='small'>{_e(claim.sentence if claim else '')}</span> "
@@ -114,7 +116,7 @@ def _band_figures(out: Path) -> list[str]:
 
 
 def render(run_dir: str | Path) -> str:
-    from bnbench.study.catalog import CLAIMS
+    from bnbench.study.claims import claim_for
     from bnbench.outputs.table import evidence, study_reading
 
     summary = load_summary(run_dir)
@@ -127,11 +129,11 @@ def render(run_dir: str | Path) -> str:
              + (" &middot; <b>partial (interrupted)</b>" if summary.partial else "") + "</p>"]
     claims = summary.claims
     if claims:
-        parts += _overview(claims, CLAIMS)
+        parts += _overview(claims)
         parts.append("<h2>Claims</h2><table><tr><th>claim</th><th>profile</th><th>study</th><th>measured a vs b "
                      "(per seed)</th><th>verdict</th><th>vs study</th><th>s/epoch a / b</th></tr>")
         for c in claims:
-            claim = CLAIMS.get(c.claim_id)
+            claim = claim_for(c)
             scale = claim.metric.scale if claim else 1.0
             study_vals = claim.metric.study_values(claim) if claim else "—"
             measured = (", ".join(_num(v, scale) for v in c.a_values) + " vs "

@@ -7,7 +7,7 @@ import math
 from bnbench.numbers import nan_if_none
 from bnbench.text import cell  # text from files prints literally
 from bnbench.study import documented as study
-from bnbench.study.catalog import CLAIMS
+from bnbench.study.claims import claim_for
 
 WIDE = 120   # from this many columns on, the claims table has room for every number; below, the compact layout
 VERDICT_STYLE = {"supported": "bold green", "contradicted": "bold red", "inconclusive": "yellow"}
@@ -90,7 +90,7 @@ def results_table(results):
     table.add_column("claim, verdict", no_wrap=True)
     table.add_column(Text("evidence (n, effect [interval], margin), measured, study"), overflow="fold")
     for r in results:
-        claim = CLAIMS.get(r.claim_id)
+        claim = claim_for(r)
         verdict = Text.assemble(cell(r.verdict, VERDICT_STYLE.get(r.verdict, "")),
                                 " (smoke)" if r.profile == "smoke" else "")
         if claim is None:
@@ -121,7 +121,7 @@ def claim_rows(results) -> list[dict]:
 
     rows = []
     for r in results:
-        claim = CLAIMS.get(r.claim_id)
+        claim = claim_for(r)
         if claim is None:
             rows.append({"claim": r.claim_id, "profile": r.profile, "verdict": r.verdict})
             continue
@@ -252,7 +252,7 @@ def compact_claims(results, width: int = 80):
     lines = [Text("claims (n, effect [90% interval], margin; the study's values). Wider terminal, --format md or "
                   "bnbench report: every number", style="bold")]
     for r in results:
-        claim = CLAIMS.get(r.claim_id)
+        claim = claim_for(r)
         verdict = r.verdict + (" (smoke)" if r.profile == "smoke" else "")
         head = Text(plain(r.claim_id))
         gap = max(1, width - 1 - len(head.plain) - len(verdict))
@@ -289,7 +289,7 @@ def overview(results, width: int = 80):
                                    Text(", ").join(counts), style="bold"))
     rows, intervals, why = [], set(), {}
     for r in results:
-        claim = CLAIMS.get(r.claim_id)
+        claim = claim_for(r)
         n, effect, rule, margin = _effect(r, claim) if claim else (len(r.a_values), "(unknown claim)", "", "")
         rows.append((plain(r.claim_id), r.verdict, effect, margin, str(n)))
         intervals |= {rule} if rule.endswith("t-interval") else set()

@@ -219,6 +219,25 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     _write_atomic(path, lambda f: f.write(data), "wb")
 
 
+def swap_folder(work: Path, target: Path, still_ours) -> None:
+    """Put the finished folder ``work`` at ``target`` (beside it): an existing ``target`` that ``still_ours(target)``
+    accepts (checked again just before the swap) is moved aside first and removed after, so a reader sees the old
+    folder or the new one, never a mix. BnbenchError when ``target`` is no longer ours; OSError as it comes."""
+    import shutil
+    import tempfile
+
+    old = None
+    if os.path.lexists(target):
+        if not still_ours(target):
+            raise BnbenchError(f"{target} changed while it was being replaced and is not bnbench's now; remove it "
+                               "or choose another folder")
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+        os.replace(target, old / "x")
+    os.replace(work, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _depth(x: Any, limit: int) -> int:
     """How many containers deep ``x`` nests (stopping past ``limit``). Only containers go on the stack: a record's
     78,150 step losses as a JSON list are one filter, not 78,150 pushes and pops (that cost more than parsing)."""

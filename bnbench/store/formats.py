@@ -214,6 +214,39 @@ def _study_reading(extra: dict, source: str) -> None:
                  source, f"extra.study_reading.{side} is not a list of accuracies in [0, 1]")
 
 
+MAX_TEXT = 4000          # a claim's sentence, a metric's description: far beyond any real one
+MAX_SIDE = 1000          # experiments on one side of a claim
+
+
+def _described(d: Any, source: str, where: str) -> dict:
+    """A result's description of its claim (``bnbench.study.claims.describe``), validated: bounded text, finite
+    numbers, a known kind and regression rule; {} where the result has none (summaries written before it)."""
+    from bnbench.study.claims import DESCRIBED_KEYS
+    from bnbench.verdicts.metrics import REGRESSIONS
+    from bnbench.verdicts.stats import KINDS
+
+    if d is None or d == {}:
+        return {}
+    _require(isinstance(d, dict) and set(DESCRIBED_KEYS) <= set(d), source,
+             f"{where}: described is not an object with {', '.join(DESCRIBED_KEYS)}")
+    out = {k: d[k] for k in DESCRIBED_KEYS}
+    for key in ("sentence", "metric", "metric_description", "unit", "measured_as", "a_label", "b_label"):
+        _require(isinstance(out[key], str) and len(out[key]) <= MAX_TEXT, source,
+                 f"{where}: described.{key} is not text of at most {MAX_TEXT} characters")
+    _require(out["kind"] in KINDS, source, f"{where}: described.kind is not one of {', '.join(KINDS)}")
+    _require(out["regression"] in REGRESSIONS, source, f"{where}: described.regression is not drop / rise / null")
+    _require(isinstance(out["relative"], bool), source, f"{where}: described.relative is not true / false")
+    out["scale"] = _number(out, "scale", source, f"{where}: described.scale", 0)
+    out["margin"] = _number(out, "margin", source, f"{where}: described.margin", 0)
+    _require(math.isfinite(out["scale"]) and math.isfinite(out["margin"]), source,
+             f"{where}: described.scale / margin is not a finite number")
+    for side in ("a", "b"):
+        _require(isinstance(out[side], list) and 0 < len(out[side]) <= MAX_SIDE
+                 and all(isinstance(x, str) and len(x) <= MAX_TEXT for x in out[side]), source,
+                 f"{where}: described.{side} is not a list of experiment ids")
+    return out
+
+
 def result_from_json(d: Any, source: str = "claim result") -> ClaimResult:
     _require(isinstance(d, dict), source, "a claim result is not an object")
     for key in ("claim_id", "profile", "verdict", "reason"):
@@ -263,7 +296,7 @@ def result_from_json(d: Any, source: str = "claim result") -> ClaimResult:
         stats=stats, documented=documented, notes=list(notes),
         a_s_per_epoch=_number(d, "a_s_per_epoch", source, f"{where}: a_s_per_epoch", 0),
         b_s_per_epoch=_number(d, "b_s_per_epoch", source, f"{where}: b_s_per_epoch", 0),
-        plot=d.get("plot"), extra=extra)
+        plot=d.get("plot"), extra=extra, described=_described(d.get("described"), source, where))
 
 
 # -- speed rows -----------------------------------------------------------------------------------------------------

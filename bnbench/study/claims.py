@@ -46,15 +46,27 @@ class Claim:
 CLAIMS: dict[str, Claim] = {}
 
 
-def claim(id: str, sentence: str, a, b, kind: str, margin: float, margin_reason: str, metric: str = "test_acc",
+def claim(id: str, sentence: str, a, b, kind: str, margin: float, margin_reason: str, metric="test_acc",
           **extra) -> Claim:
-    """Register a claim; ``a`` and ``b`` are an Experiment or a tuple of them (a sweep); ``metric`` a name in
-    ``bnbench.verdicts.metrics.METRICS``."""
+    """Register a claim "<section>/<name>": side ``a`` against side ``b`` (an Experiment or a tuple of them: a
+    sweep), ``kind`` greater | less | not_greater | equivalent, ``margin`` the smallest effect that counts (or the
+    equivalence margin) in the metric's units, with its reason; ``metric`` a registered name or a ``Metric``
+    object. Everything ``decide`` would refuse after the training is refused here, naming the claim."""
+    from bnbench.errors import ConfigError
+
+    if not isinstance(id, str) or id.count("/") < 1 or not all(id.split("/")):
+        raise ConfigError(f"claim {id!r}: an id is '<section>/<name>', e.g. '3.1/noisy-bn-trains-like-bn'")
     if id in CLAIMS:
-        raise ValueError(f"claim {id!r} is defined twice")
+        raise ConfigError(f"claim {id!r} is defined twice")
+    if not isinstance(sentence, str) or not sentence.strip():
+        raise ConfigError(f"claim {id!r}: give the claim's sentence, in the study's own terms")
     a, b = (a,) if isinstance(a, Experiment) else tuple(a), (b,) if isinstance(b, Experiment) else tuple(b)
     _check(id, a, b, kind, margin, bool(extra.get("relative")))
-    CLAIMS[id] = Claim(id, sentence, a, b, kind, margin, margin_reason, metric=get_metric(metric), **extra)
+    try:
+        found = get_metric(metric)
+    except ConfigError as exc:
+        raise ConfigError(f"claim {id!r}: {exc}") from None
+    CLAIMS[id] = Claim(id, sentence, a, b, kind, margin, margin_reason, metric=found, **extra)
     return CLAIMS[id]
 
 
@@ -83,3 +95,43 @@ def claims_in(section: str) -> list[Claim]:
     from bnbench.study import catalog  # noqa: F401  (fills the registry)
 
     return [c for c in CLAIMS.values() if c.section == section]
+
+
+# -- results that describe themselves --------------------------------------------------------------------------------
+# A ClaimResult carries its claim's description (``described``: the sentence, the metric's name, description, unit,
+# display scale and regression rule, the kind, margin, side labels and experiment ids), written into summary.json,
+# so that ``bnbench summary``, ``report`` and ``compare`` render a claim from the folder alone, in a process that
+# never declared it.
+
+DESCRIBED_KEYS = ("sentence", "metric", "metric_description", "unit", "scale", "measured_as", "regression", "kind",
+                  "margin", "relative", "a_label", "b_label", "a", "b")
+
+
+def describe(claim: Claim) -> dict:
+    m = claim.metric
+    a_label, b_label = claim.labels
+    return {"sentence": claim.sentence, "metric": m.name, "metric_description": m.description, "unit": m.unit,
+            "scale": m.scale, "measured_as": m.measured_as, "regression": m.regression, "kind": claim.kind,
+            "margin": claim.margin, "relative": claim.relative, "a_label": a_label, "b_label": b_label,
+            "a": [e.id for e in claim.a], "b": [e.id for e in claim.b]}
+
+
+def claim_for(result) -> Claim | None:
+    """The claim a result is about: this process's declaration where there is one (the study's, or a user's study
+    loaded through the ``bnbench.studies`` entry points), else a stand-in built from the description the result
+    carries (no study numbers, no figures, no reader: enough to show and gate it), else None."""
+    from bnbench.study import catalog  # noqa: F401  (fills the registry)
+
+    known = CLAIMS.get(result.claim_id)
+    if known is not None:
+        return known
+    d = getattr(result, "described", None) or {}
+    if not d:
+        return None
+    metric = Metric(d["metric"], d["metric_description"], d["scale"], d["unit"], measured_as=d["measured_as"],
+                    regression=d["regression"])
+    side = lambda ids, label: tuple(Experiment(i, label, None) for i in ids)  # noqa: E731
+    return Claim(result.claim_id, d["sentence"], side(d["a"], d["a_label"]), side(d["b"], d["b_label"]),
+                 d["kind"], d["margin"], "", metric=metric, relative=d["relative"], a_label=d["a_label"],
+                 b_label=d["b_label"], notes=("declared outside this process: shown from its summary.json",))
+

@@ -6,6 +6,7 @@ Torch-free.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # The study's test "loss" is the sum of per-batch mean losses divided by the number of test images, i.e.
@@ -38,39 +39,44 @@ class DocumentedRow:
         return None if self.loss is None else self.loss * STUDY_TEST_BATCH_INFERRED
 
 
-def _row(key, model, params, epochs, time_s, loss, acc_percent):
-    section, table, row = key.split("/")
-    return DocumentedRow(key, section, table, row, model, params, epochs, time_s, loss, acc_percent / 100.0)
+ROWS: dict[str, DocumentedRow] = {}
 
 
-ROWS: dict[str, DocumentedRow] = {r.key: r for r in [
-    # 1.1 MyNet, 50 epochs. Tables A-D.
-    _row("1.1/A/base-ce", "MyNet", 152_820, 50, 206.2, 0.0577, 62.57),
-    _row("1.1/A/base-nll", "MyNet", 152_820, 50, 202.2, 0.0301, 67.55),
-    _row("1.1/A/adagrad", "MyNet", 152_820, 50, 212.9, 0.0407, 52.27),
-    _row("1.1/B/hidden-500", "MyNet", 657_220, 50, 192.9, 0.0288, 70.13),
-    _row("1.1/C/conv-5x5-3x3", "MyNet", None, 50, 191.8, 0.0246, 69.34),
-    _row("1.1/D/tanh", "MyNet", None, 50, 205.2, 0.0582, 61.15),
-    # 1.2 complex models, 100 epochs, SGD + nll_loss.
-    _row("1.2/1/resnet-default", "ResNet", 4_737_098, 100, 815.0, 0.023, 75.51),
-    _row("1.2/1/vggnet-default", "VGGNet", 14_777_162, 100, 1387.3, 0.021, 80.34),
-    _row("1.2/1/resnet-xavier", "ResNet", 4_737_098, 100, 815.6, 0.024, 75.29),
-    _row("1.2/1/vggnet-xavier", "VGGNet", 14_777_162, 100, 1333.1, 0.020, 80.87),
-    # 2.1 VGG-A with and without BatchNorm, ~20 epochs; the report gives s/epoch, not a total.
-    _row("2.1/1/vgg-a", "VGG_A", 9_750_922, 20, 7.33 * 20, None, 77.52),
-    _row("2.1/1/vgg-a-bn", "VGG_A_BatchNorm", 9_756_426, 20, 8.05 * 20, None, 82.88),
-]}
+def document(key: str, *, model: str, accuracy_percent: float, epochs: int, params: int | None = None,
+             time_s: float | None = None, loss: float | None = None) -> DocumentedRow:
+    """Register one documented row of a study's table: ``key`` is "<section>/<table>/<row>" (an experiment names
+    it as ``documented=key``), ``accuracy_percent`` the test accuracy the study reports, in percent; ``time_s`` its
+    total training time, ``loss`` its test loss as it reports it. A ConfigError names the row on bad input."""
+    from bnbench.errors import ConfigError
+
+    parts = key.split("/") if isinstance(key, str) else []
+    if len(parts) != 3 or not all(parts):
+        raise ConfigError(f"documented row {key!r}: a key is '<section>/<table>/<row>', e.g. '3.1/2/noisy-bn'")
+    if key in ROWS:
+        raise ConfigError(f"documented row {key!r} is registered twice")
+    numbers = {"accuracy_percent": accuracy_percent, "epochs": epochs, "params": params, "time_s": time_s,
+               "loss": loss}
+    for name, v in numbers.items():
+        if v is None and name not in ("accuracy_percent", "epochs"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"documented row {key!r}: {name} {v!r} is not a finite number >= 0")
+    if accuracy_percent > 100 or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"documented row {key!r}: accuracy_percent is 0..100 and epochs a whole number >= 1")
+    section, table, row_label = parts
+    ROWS[key] = DocumentedRow(key, section, table, row_label, model, params, epochs, time_s, loss,
+                              accuracy_percent / 100.0)
+    return ROWS[key]
 
 
 def row(key: str) -> DocumentedRow:
+    from bnbench.errors import ConfigError
+
     try:
         return ROWS[key]
     except KeyError:
-        raise KeyError(f"no documented row {key!r}; known rows: {', '.join(ROWS)}") from None
-
-
-def section_rows(section: str) -> list[DocumentedRow]:
-    return [r for r in ROWS.values() if r.section == section]
+        raise ConfigError(f"no documented row {key!r}; known rows: {', '.join(ROWS) or 'none'} (register one with "
+                          "bnbench.document)") from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -119,16 +125,6 @@ SANTURKAR = {
                 loss="cross_entropy", normalization="course", augment=False, precision="fp32", init="default"),
     "seed": Setting(2020, assumption("the paper gives no seed; the course template's 2020 + k")),
 }
-EPOCHS = {"1.1": Setting(50, REPORT), "1.2": Setting(100, REPORT), "2.1": Setting(20, TEMPLATE),
-          "2.2": Setting(20, TEMPLATE), "2.3": Setting(39, PAPER)}   # 2.3: 15,000 steps of 391 = 38.4 epochs
-
-# How the study read off the accuracy it reports (report.md, "The study's published code"): section 1 keeps the
-# checkpoint of the last epoch whose test loss is below every earlier one AND whose accuracy is above every
-# earlier one; 2.1 prints the best epoch's validation accuracy. bnbench's verdicts use the final epoch (the honest
-# reading: no selection on the test set); the documented-value check compares like with like.
-REPORTED_ACCURACY = {"1.1": ("checkpoint", STUDY_CODE), "1.2": ("checkpoint", STUDY_CODE),
-                     "2.1": ("best", TEMPLATE)}
-
 # Where the study's code and its report disagree; the report's number stands as the documented value.
 CONFLICTS = (
     "1.2 ResNet: the table gives 4,737,098 parameters (parameter-free shortcuts); the posted code has 1x1-conv "

@@ -55,16 +55,31 @@ _EXECUTION_SETTINGS = {
 }
 
 
-def recipe(section: str, table: dict[str, study.Setting], model: str, model_args: dict[str, study.Setting],
+def recipe(section: str, model: str, model_args: dict[str, study.Setting] | None = None,
+           table: dict[str, study.Setting] | None = None, model_source: str = study.REPORT,
            **overrides: study.Setting) -> tuple[TrainConfig, dict[str, str]]:
-    """A configuration from a section's published settings (``study.SECTION_1`` ...), the model, and the settings
-    this experiment changes, with the provenance of every setting: nothing here is an unexplained default."""
-    settings = {**table, "epochs": study.EPOCHS[section], "model": study.Setting(model, study.REPORT),
-                **{f"model_args.{k}": v for k, v in model_args.items()}, **overrides}
-    if model not in ("MyNet",):                       # the study's dropout setting is MyNet's constructor argument
-        settings.pop("model_args.dropout", None)
+    """A configuration in a declared ``section`` (``bnbench.section``): the section's base recipe (or ``table``),
+    its epoch count, the model (named by ``model_source``), and the settings this experiment changes, each a
+    ``Setting(value, source)``; with
+    the provenance of every setting: nothing here is an unexplained default. A setting TrainConfig does not have,
+    or a value it refuses, is a ConfigError naming it."""
+    from bnbench.errors import ConfigError
+    from bnbench.study.sections import get_section
+
+    declared = get_section(section)
+    settings = {**(declared.base if table is None else table), "epochs": declared.epochs,
+                "model": study.Setting(model, model_source),
+                **{f"model_args.{k}": v for k, v in (model_args or {}).items()}, **overrides}
+    bad = [k for k, v in settings.items() if not isinstance(v, study.Setting)]
+    if bad:
+        raise ConfigError(f"section {section!r}: setting {bad[0]!r} must be a Setting(value, source)")
     fields = {k: v.value for k, v in settings.items() if not k.startswith("model_args.")}
     args = {k.split(".", 1)[1]: v.value for k, v in settings.items() if k.startswith("model_args.")}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"section {section!r}: {unknown[0]!r} is not a training setting; known: "
+                          f"{', '.join(sorted(known - {'model_args'}))} (a model's argument: model_args={{...}})")
     config = TrainConfig(**fields, model_args=args)
     provenance = {k: v.source for k, v in settings.items()}
     for name in (f.name for f in dataclasses.fields(TrainConfig)):
@@ -76,14 +91,21 @@ def recipe(section: str, table: dict[str, study.Setting], model: str, model_args
 
 def experiment(id: str, label: str, built: tuple[TrainConfig, dict[str, str]], documented: str | None = None,
                reported_as: str | None = None) -> Experiment:
-    if id in EXPERIMENTS:
-        raise ValueError(f"experiment {id!r} is defined twice")
-    config, provenance = built
-    section = id.split("/")[0]
-    EXPERIMENTS[id] = Experiment(id, label, config, documented, provenance,
-                                 reported_as or study.REPORTED_ACCURACY.get(section, ("final", ""))[0])
-    return EXPERIMENTS[id]
+    """Declare an experiment "<section>/<name>" from ``recipe(...)``; ``documented``: the key of the study's row it
+    reproduces (``bnbench.document``); ``reported_as``: how the study read its accuracy, by default the section's."""
+    from bnbench.errors import ConfigError
+    from bnbench.study.sections import get_section
 
+    if not isinstance(id, str) or id.count("/") < 1 or not all(id.split("/")):
+        raise ConfigError(f"experiment {id!r}: an id is '<section>/<name>', e.g. '3.1/vgg-noisy-bn'")
+    if id in EXPERIMENTS:
+        raise ConfigError(f"experiment {id!r} is defined twice")
+    section = get_section(id.split("/")[0])
+    if documented is not None:
+        study.row(documented)   # a KeyError naming the known rows, now rather than after the training
+    config, provenance = built
+    EXPERIMENTS[id] = Experiment(id, label, config, documented, provenance, reported_as or section.reported_as)
+    return EXPERIMENTS[id]
 
 
 def experiments_in(section: str) -> list[Experiment]:

@@ -18,57 +18,38 @@ from dataclasses import dataclass, field
 
 from bnbench.engine.config import TrainConfig
 from bnbench.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Scale:
-    epochs: int | None = None            # None: the study's own epoch count
-    train_per_class: int | None = None   # None: all 5,000 images per class
-    test_per_class: int | None = None    # None: all 1,000 images per class
-    max_steps: int | None = None
-    batch_size: int | None = None        # None: the study's; smoke shrinks it to get tens of steps in CPU minutes
-    probe_every: int | None = None       # None: the experiment's own interval
+from bnbench.study.sections import DEFAULT_SCALES, SECTIONS, Scale
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     seeds: int
-    scales: dict[str, Scale] = field(default_factory=dict)  # section -> scale; a missing section runs at full scale
+    scales: dict[str, Scale] = field(default_factory=dict)  # section -> scale: the command line's overrides
     verdicts: bool = True            # smoke proves the machinery only: every verdict is "inconclusive (smoke)"
     documented_check: bool = False  # compare with the study's numbers only at the study's scale
+    study_scale: bool = False        # the study's own scale: no section is cut (the full profile)
 
     def scale(self, section: str) -> Scale:
-        return self.scales.get(section, Scale())
+        """What this profile trains of ``section``: the command line's override, else the section's declared scale
+        for this profile (``bnbench.section(..., scales=...)``), else the study's own scale for the full profile and
+        ``DEFAULT_SCALES`` for the others (never the full scale under smoke)."""
+        if section in self.scales:
+            return self.scales[section]
+        declared = SECTIONS.get(section)
+        if declared is not None and declared.scale(self.name) is not None:
+            return declared.scale(self.name)
+        return Scale() if self.study_scale else DEFAULT_SCALES.get(self.name, DEFAULT_SCALES["quick"])
 
 
+# Each section's smoke and quick scale is declared with the section (bnbench.study.catalog for the study's).
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", seeds=1, verdicts=False, scales={
-        # MyNet is cheap: 2 epochs over 2,000 images shows the loss falling.
-        "1.1": Scale(epochs=2, train_per_class=200, test_per_class=100),
-        # VGG-16 trains at ~190 images/s on 2 CPU cores (bf16): two epochs over 1,500 images is what fits.
-        "1.2": Scale(epochs=2, train_per_class=150, test_per_class=50),
-        "2.1": Scale(epochs=2, train_per_class=200, test_per_class=50),
-        # Eight VGG-A runs for the band: 40 steps of 32 images each, enough to see the loss move.
-        "2.2": Scale(epochs=1, train_per_class=128, test_per_class=10, max_steps=40, batch_size=32),
-        "2.3": Scale(epochs=1, train_per_class=128, test_per_class=10, max_steps=40, batch_size=32, probe_every=8),
-    }),
-    # 3 seeds: with 2, the paired t-rule's quantile (6.3 at 1 df) leaves nearly every claim inconclusive. The
-    # scales are cut so the profile stays within 45 minutes on a 2-core CPU (BENCHMARKS.md).
-    "quick": Profile("quick", seeds=3, scales={
-        # batch 32 (the study's): 625 steps an epoch on 20,000 images.
-        "1.1": Scale(epochs=2, train_per_class=2000, test_per_class=None),
-        "1.2": Scale(epochs=2, train_per_class=500, test_per_class=200),
-        "2.1": Scale(epochs=3, train_per_class=500, test_per_class=200),
-        # VGG_A without BatchNorm sits at ln 10 for its first ~100 steps (measured): 2.2 and 2.3 need ~150-300
-        # steps before their comparisons mean anything.
-        "2.2": Scale(epochs=2, train_per_class=600, test_per_class=50),    # 2 x 47 steps
-        # The default probing interval, so the overhead measured here is the one the budget is about; fp32 (the
-        # paper's precision) makes these the slowest steps of the profile.
-        "2.3": Scale(epochs=2, train_per_class=800, test_per_class=50),    # 2 x 63 steps
-    }),
-    "full": Profile("full", seeds=5, documented_check=True),
+    "smoke": Profile("smoke", seeds=1, verdicts=False),
+    # 3 seeds: with 2, the paired t-rule's quantile (6.3 at 1 df) leaves nearly every claim inconclusive.
+    "quick": Profile("quick", seeds=3),
+    "full": Profile("full", seeds=5, documented_check=True, study_scale=True),
 }
+PROFILE_NAMES = tuple(PROFILES)
 
 
 def get_profile(name: str) -> Profile:
@@ -86,11 +67,11 @@ def with_overrides(profile: Profile, *, epochs: int | None = None, seeds: int | 
     when it moves the run away from the study's scale.
     """
     scales = dict(profile.scales)
-    sections = set(scales) | {"1.1", "1.2", "2.1", "2.2", "2.3"}
+    sections = set(scales) | set(SECTIONS)     # every declared section: the study's and a user's
     changes: dict = {}
     if epochs is not None or subset is not None:
         for s in sections:
-            base = scales.get(s, Scale())
+            base = profile.scale(s)
             if epochs is not None:
                 base = dataclasses.replace(base, epochs=epochs)
             if subset is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bnbench.engine.record import RunRecord
 from bnbench.numbers import median
-from bnbench.study.claims import Claim
+from bnbench.study.claims import Claim, describe
 from bnbench.verdicts.stats import Verdict, decide
 
 @dataclass
@@ -27,6 +27,7 @@ class ClaimResult:
     b_s_per_epoch: float = math.nan
     plot: str | None = None
     extra: dict = field(default_factory=dict)            # claim-specific numbers (e.g. the relative variant)
+    described: dict = field(default_factory=dict)        # the claim itself (bnbench.study.claims.describe)
 
 
 def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name: str, verdicts: bool = True,
@@ -38,7 +39,8 @@ def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name:
     a_vals, b_vals, blocked = metric.values(claim, records, timings)
     res = ClaimResult(claim.id, profile_name, "inconclusive", "", a_vals, b_vals,
                       a_s_per_epoch=median([r.s_per_epoch for e in claim.a for r in records[e.id]]),
-                      b_s_per_epoch=median([r.s_per_epoch for e in claim.b for r in records[e.id]]))
+                      b_s_per_epoch=median([r.s_per_epoch for e in claim.b for r in records[e.id]]),
+                      described=describe(claim))
     diverged = [f"{e.id} seed {i}" for e in claim.experiments for i, r in enumerate(records[e.id]) if r.diverged]
     stats = decide(a_vals, b_vals, claim.kind, claim.margin, relative=claim.relative,
                    unit="" if claim.relative else metric.unit, scale=1.0 if claim.relative else metric.scale)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
 Runs = list[RunRecord]          # one side's runs of one seed (one run, or one per learning rate of a sweep)
 Records = dict[str, list[RunRecord]]   # experiment id -> its runs, by seed
 
+# What counts as a regression between two runs (bnbench compare): a fall of the values ("drop", beyond --max-drop),
+# a rise ("rise", beyond --max-slowdown x: a time), or neither (None: a change is a finding, not a regression).
+REGRESSIONS = ("drop", "rise", None)
 EFFECT_TOLERANCE = 0.03   # |measured effect - study effect| within 3 points, the same tolerance as each side's
 MIN_LEARNING_PROBES = 3   # probe points past chance level a run needs before its probe statistics mean anything
 
@@ -470,8 +473,34 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 ]}
 
 
-def get_metric(name: str) -> Metric:
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric (a ``Metric`` or a subclass's instance) under its name, for ``claim(metric=name)``; passing the
+    object itself to ``claim`` registers it too. The same object twice is fine; another under a taken name is a
+    ConfigError."""
+    from bnbench.errors import ConfigError
+
+    if not isinstance(metric, Metric):
+        raise ConfigError(f"register_metric({metric!r}): give a bnbench.Metric (or a subclass's instance)")
+    if not isinstance(metric.name, str) or not metric.name.isidentifier():
+        raise ConfigError(f"metric name {metric.name!r}: use a Python identifier, e.g. 'noise_gap'")
+    if metric.regression not in REGRESSIONS:
+        raise ConfigError(f"metric {metric.name!r}: regression {metric.regression!r}; use one of "
+                          f"{', '.join(map(str, REGRESSIONS))}")
+    old = METRICS.get(metric.name)
+    if old is not None and old is not metric:
+        raise ConfigError(f"metric {metric.name!r} is already registered ({old.description}); choose another name")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def get_metric(name) -> Metric:
+    """A metric by name, or the ``Metric`` object itself (registered on the way)."""
+    from bnbench.errors import ConfigError
+
+    if isinstance(name, Metric):
+        return register_metric(name)
     try:
         return METRICS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown metric {name!r}; known: {', '.join(METRICS)} (or register_metric your "
+                          "own)") from None
