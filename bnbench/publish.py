@@ -21,7 +21,6 @@ from bnbench.errors import BnbenchError
 from bnbench.outputs.provenance import code_warning, commits
 from bnbench.outputs.table import evidence
 from bnbench.store import Store
-from bnbench.study import documented as study
 from bnbench.study.catalog import Claim, claims_in, experiments_in
 from bnbench.study.profiles import Profile, get_profile, scaled_config
 from bnbench.verdicts.evaluate import ClaimResult, evaluate
@@ -221,13 +220,18 @@ def published_section(readme: str, name: str) -> str | None:
     return start + readme.split(start, 1)[1].split(end, 1)[0] + end + "\n"
 
 
+def figure_file(profile_name: str, sections: tuple[str, ...]) -> str:
+    """The published figure: the first section's test accuracy per epoch, as the run's end draws it
+    (``bnbench.outputs.artefacts.write_epoch_bands``)."""
+    return f"{sections[0]}-{profile_name}-test-accuracy.png"
+
+
 # -- the whole step -------------------------------------------------------------------------------------------------
 
 def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: str = "full",
             sections: tuple[str, ...] = ("1.1",), readme: str | Path | None = None,
             repo_root: str | Path = ".") -> Published:
     """Copy, decide, and write summary.json, the figures, report.html and (with ``readme``) its section."""
-    from bnbench.outputs.plots import plot_epoch_bands
     from bnbench.outputs.report import write_report
     from bnbench.runner import Options, Runner
 
@@ -242,20 +246,13 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
         records = {e.id: pub.runs[e.id][:n] for e in claim.experiments}
         result.plot = runner.plot_claim(claim, records, profile=pub.profile.name)   # interleaved claims wait
         runner.results.append(result)
-    figure = None
-    documented = [e for s in sections for e in experiments_in(s) if e.documented]
-    if any(pub.runs[e.id][0] is not None for e in documented):
-        path = runner.store.plot_path(f"{name}-test-accuracy")
-        plot_epoch_bands(path, {e.label: [r for r in pub.runs[e.id] if r is not None] for e in documented
-                                if any(r is not None for r in pub.runs[e.id])},
-                         title=f"{', '.join(sections)} at the study's scale: test accuracy per epoch "
-                               f"(mean, min..max over seeds; diamond: the study's number)",
-                         study={e.label: study.row(e.documented).accuracy for e in documented})
-        figure = path
     runner.started_at = min((r.started_at for r in pub.records), default=runner.started_at)
     runner.trained = 0
     runner.resumed = len(pub.records)
     runner.finish(partial=len(pub.records) < sum(len(v) for v in pub.runs.values()))
+    # the figure a reader looks at first: the run's own per-section test accuracy, seed bands, the study's numbers
+    figure = runner.out / "plots" / figure_file(pub.profile.name, sections)
+    figure = figure if figure.is_file() else None
     write_report(dest)
     if readme is not None:
         root = Path(repo_root).resolve()

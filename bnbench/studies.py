@@ -8,10 +8,14 @@ knew; a study's conftest.py declarations are known to its own pytest runs, and i
     # a study package's pyproject.toml
     [project.entry-points."bnbench.studies"]
     noisy_bn = "noisy_bn.study"
+
+``BNBENCH_STUDIES`` (a comma-separated list of entry-point names) restricts which installed studies load; empty
+loads none (bnbench's own test suite sets it so, so that what a machine has installed does not change its tests).
 """
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import types
 
 from bnbench.errors import BnbenchError, ConfigError
@@ -25,8 +29,10 @@ def load_studies() -> dict[str, str]:
     that fails to load is a BnbenchError naming it and the fix."""
     from bnbench.study import catalog  # noqa: F401  (the study's own declarations)
 
+    wanted = os.environ.get("BNBENCH_STUDIES")
+    names = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
     for ep in importlib.metadata.entry_points(group=GROUP):
-        if ep.name in _LOADED:
+        if ep.name in _LOADED or (names is not None and ep.name not in names):
             continue
         try:
             found = ep.load()

@@ -183,8 +183,11 @@ def test_an_entry_point_study_is_loaded_by_the_cli_and_a_broken_one_is_named(tmp
     (tmp_path / "ep_broken.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(studies, "_LOADED", {})
+    monkeypatch.setenv("BNBENCH_STUDIES", "")
     found = [EntryPoint("eptoy", "ep_study", studies.GROUP)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: found if group == studies.GROUP else [])
+    assert studies.load_studies() == {}                               # BNBENCH_STUDIES="": none
+    monkeypatch.delenv("BNBENCH_STUDIES")
     assert studies.load_studies() == {"eptoy": "ep_study"}
     assert [c.id for c in bnbench.claims_in("eptoy")] == ["eptoy/wider-trains-lower"]
     found.append(EntryPoint("broken", "ep_broken", studies.GROUP))
@@ -206,3 +209,18 @@ def test_a_hooks_data_is_held_to_what_training_assumes(bad, message):
     assert check_data(good) is good
     with pytest.raises(bnbench.DataError, match=message):
         check_data(bad(good))
+
+
+def test_the_readmes_own_study_declares_as_written(registries):
+    """README "Your own study": its code block runs as printed, and declares what it says."""
+    from pathlib import Path
+
+    from bnbench.study.profiles import get_profile, scaled_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("## Your own study", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    wide = bnbench.experiments_in("3.1")[1]
+    assert [c.id for c in bnbench.claims_in("3.1")] == ["3.1/wide-beats-narrow", "3.1/wide-trains-lower"]
+    assert wide.documented == "3.1/2/wide" and wide.config.model_args["hidden"] == 1000
+    assert scaled_config(wide.config, get_profile("quick"), "3.1", 0).epochs == 3

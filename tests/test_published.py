@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bnbench.outputs.provenance import code_warning
-from bnbench.publish import gather, published_section, publish, section_markdown, splice
+from bnbench.publish import figure_file, gather, published_section, publish, section_markdown, splice
 from bnbench.store import Store, load_record
 from bnbench.study.catalog import experiments_in
 from bnbench.study.profiles import get_profile, scaled_config
@@ -61,18 +61,18 @@ def test_publish_copies_decides_and_writes_everything(tmp_path):
     assert verdicts["1.1/nll-beats-cross-entropy"] == "contradicted"  # +0.3 points: excludes 1 point
     summary = json.loads((dest / "summary.json").read_text())
     assert summary["partial"] is True and len(summary["claims"]) == 5
-    assert (dest / "report.html").is_file() and (dest / "plots" / "full-1.1-test-accuracy.png").is_file()
+    assert (dest / "report.html").is_file() and (dest / "plots" / "1.1-full-test-accuracy.png").is_file()
     text = readme.read_text()
     assert text.startswith("# project\n\nintro\n") and "## Results at the study's scale" in text
     assert "in progress: 36 of 40 runs trained" in text
     assert "`1.1/relu-beats-tanh` (1 of 5 seeds complete)" in text
-    assert "![test accuracy per epoch" in text and "(results/full-1.1/plots/full-1.1-test-accuracy.png)" in text
+    assert "![test accuracy per epoch" in text and "(results/full-1.1/plots/1.1-full-test-accuracy.png)" in text
     assert "runs by commit: aaaaaaaaaa (36)" in text
     assert "Holm" in text and "could hold up to 0.25 false verdicts" in text
     # the section is exactly what the records say, and publishing again changes nothing
     section = published_section(text, "full-1.1")
     assert section == section_markdown(gather(dest, "full-1.1", "full", ("1.1",)), "results/full-1.1",
-                                       "results/full-1.1/plots/full-1.1-test-accuracy.png")
+                                       "results/full-1.1/plots/1.1-full-test-accuracy.png")
     publish(run, dest, name="full-1.1", readme=readme, repo_root=tmp_path / "repo")
     assert readme.read_text() == text
 
@@ -118,7 +118,7 @@ def test_every_committed_record_reads_back_through_the_store(name):
 def test_the_readme_says_what_the_committed_records_say(name):
     folder = ROOT / "results" / name
     pub = gather(folder, name, *PUBLISHED[name])
-    figure = folder / "plots" / f"{name}-test-accuracy.png"
+    figure = folder / "plots" / figure_file(*PUBLISHED[name])
     want = section_markdown(pub, f"results/{name}", f"results/{name}/plots/{figure.name}" if figure.is_file()
                             else None)
     got = published_section((ROOT / "README.md").read_text(encoding="utf-8"), name)

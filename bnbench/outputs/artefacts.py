@@ -79,6 +79,10 @@ def write_epoch_bands(store: Store, records: Records, at_study_scale) -> list:
             wanted[exp.label] = study.row(exp.documented).accuracy
     written = []
     for (section, profile), (sides, wanted) in sorted(groups.items()):
+        # the section's training runs, not its few-step checks (1.1's identity pair): the most evaluated epochs
+        longest = max(len(r.evaluated) for runs in sides.values() for r in runs)
+        sides = {label: runs for label, runs in sides.items() if max(len(r.evaluated) for r in runs) == longest}
+        wanted = {label: v for label, v in wanted.items() if label in sides}
         title = (f"{section} [{profile}]: test accuracy per epoch (mean, min..max over seeds"
                  + ("; diamond: the study's number)" if wanted else ")"))
         written.append(plot_epoch_bands(store.plot_path(f"{section}-{profile}-test-accuracy"), sides, title=title,
