@@ -13,7 +13,7 @@ def pytest_bnbench_load_data(config):
     CPU, labels as int64 tensors of class indices 0..9, every class present in both splits, and ``source`` a line
     saying where the data comes from (it goes into every record). Return None to leave CIFAR-10 in place. The first
     non-None answer wins. Called once per process (each xdist worker asks again); with ``--bnbench-executor ray``
-    the cluster's workers read ``--bnbench-data`` instead, so a hook's data is refused there."""
+    the data reaches the cluster's workers through Ray's object store, as CIFAR-10 does."""
 
 
 @pytest.hookspec

@@ -180,11 +180,7 @@ class Runner:
             from bnbench.engine.data import check_data, load_cifar10
 
             provided = self.hooks.data() if self.hooks.data else None
-            if provided is not None:
-                if self.remote:
-                    raise ConfigError("the pytest_bnbench_load_data hook's data stays in this process, while "
-                                      "--bnbench-executor ray trains on the cluster's workers from --bnbench-data: "
-                                      "run locally (or under -n), or give the cluster the data as files")
+            if provided is not None:   # with Ray too: the data set travels through the object store
                 self._data = check_data(provided)
             else:
                 self._data = load_cifar10(self.options.data, download=True,
@@ -486,7 +482,3 @@ class FinishError(BnbenchError):
 def _why(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, BnbenchError) else f"{type(exc).__name__}: {exc}"
 
-
-def user_error(exc: BaseException) -> str | None:
-    """The one-line message for an error a user can fix, or None for a real bug."""
-    return str(exc) if isinstance(exc, BnbenchError) else None

@@ -85,16 +85,14 @@ def _anchor(kind: str, claim_id: str) -> str:
     return _e(f"{kind}-{safe_name(claim_id)}")
 
 
-VERDICT_ORDER = ("supported", "contradicted", "inconclusive")
-
-
 def _overview(claims) -> list[str]:
     """The top of the page: how many claims got each verdict, then one line per claim (verdict, id linked to its
     figure, sentence) — the end of the terminal run, clickable."""
     from bnbench.study.claims import claim_for
 
-    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICT_ORDER}
-    counts.update({c.verdict: sum(d.verdict == c.verdict for d in claims) for c in claims if c.verdict not in counts})
+    from bnbench.verdicts.stats import VERDICTS
+
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     parts = ["<h2>Verdicts</h2><p>" + " &middot; ".join(f"<span class='{_e(v)}'>{n} {_e(v)}</span>"
                                                        for v, n in counts.items() if n) + "</p><ul>"]
     for c in claims:

@@ -15,7 +15,7 @@ from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
 from bnbench.errors import BnbenchError
 from bnbench.numbers import finite_or_none, nan_if_none
 from bnbench.verdicts.evaluate import ClaimResult
-from bnbench.verdicts.stats import Verdict
+from bnbench.verdicts.stats import VERDICTS, Verdict
 
 RECORD_VERSION = 2          # 2: long per-step series may be stored packed (``pack_series``); 1 is still read
 SUMMARY_VERSION = 1
@@ -251,7 +251,7 @@ def result_from_json(d: Any, source: str = "claim result") -> ClaimResult:
     _require(isinstance(d, dict), source, "a claim result is not an object")
     for key in ("claim_id", "profile", "verdict", "reason"):
         _require(isinstance(d.get(key), str), source, f"a claim result's {key} is not a string")
-    _require(d["verdict"] in ("supported", "contradicted", "inconclusive"), source,
+    _require(d["verdict"] in VERDICTS, source,
              f"verdict {d['verdict'][:40]!r} is not supported / contradicted / inconclusive")
     where = f"claim {d['claim_id'][:80]!r}"
     stats = None

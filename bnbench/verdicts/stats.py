@@ -68,6 +68,7 @@ RULE = "paired t, one-sided 5%"
 SUPPORTED = "supported"
 CONTRADICTED = "contradicted"
 INCONCLUSIVE = "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)   # every verdict there is, in the order tables show them
 _CODES = {1: SUPPORTED, -1: CONTRADICTED, 0: INCONCLUSIVE}
 
 _ONE_SEED = "one seed cannot separate an effect from seed-to-seed noise; run at least 2 seeds"
