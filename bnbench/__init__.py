@@ -7,6 +7,7 @@ The public API for declaring a study (README "Your own study") is this package's
     recipe, experiment, Experiment               experiments, every setting with its source
     claim, Claim                                 claims (kind and margin checked at declaration)
     Metric, Figure, register_metric              what a claim measures, as an object
+    Band, upper_mean, width_mean                 a statistic of the band over a sweep's runs (a Metric)
     document                                     the study's documented numbers
     register_model, create_model                 a network, by name (timm-style decorator), and building one
     experiments_in, claims_in                    a section's experiments and claims (to parametrize benchmarks)
@@ -33,7 +34,8 @@ _API = {
     "Experiment": "bnbench.study.experiments",
     "claim": "bnbench.study.claims", "Claim": "bnbench.study.claims",
     "Metric": "bnbench.verdicts.metrics", "Figure": "bnbench.verdicts.metrics",
-    "register_metric": "bnbench.verdicts.metrics",
+    "register_metric": "bnbench.verdicts.metrics", "Band": "bnbench.verdicts.metrics",
+    "upper_mean": "bnbench.verdicts.metrics", "width_mean": "bnbench.verdicts.metrics",
     "register_model": "bnbench.engine.models", "create_model": "bnbench.engine.models",
     "experiments_in": "bnbench.study.experiments", "claims_in": "bnbench.study.claims",
     "CIFAR10": "bnbench.engine.data", "synthetic_cifar": "bnbench.engine.data", "load_studies": "bnbench.studies",

@@ -221,7 +221,7 @@ MAX_SIDE = 1000          # experiments on one side of a claim
 def _described(d: Any, source: str, where: str) -> dict:
     """A result's description of its claim (``bnbench.study.claims.describe``), validated: bounded text, finite
     numbers, a known kind and regression rule; {} where the result has none (summaries written before it)."""
-    from bnbench.study.claims import DESCRIBED_KEYS
+    from bnbench.verdicts.evaluate import DESCRIBED_KEYS
     from bnbench.verdicts.metrics import REGRESSIONS
     from bnbench.verdicts.stats import KINDS
 

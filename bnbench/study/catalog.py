@@ -6,8 +6,9 @@ the machinery is in ``bnbench.study`` and ``bnbench.verdicts``. Torch-free.
 """
 from __future__ import annotations
 
-from bnbench import Scale, Setting as S, assumption, claim, document, experiment, recipe, section
-from bnbench.study import documented as study
+from bnbench import (Band, Scale, Setting as S, assumption, claim, document, experiment, recipe, register_metric,
+                     section, width_mean)
+from bnbench.study import curves as published_curves, documented as study
 from bnbench.study.claims import CLAIMS, Claim, claims_in  # noqa: F401  (the registries, filled below)
 from bnbench.study.experiments import EXPERIMENTS, Experiment, experiments_in  # noqa: F401
 
@@ -193,6 +194,13 @@ band_vgg_a = tuple(experiment(f"2.2/vgg-a-lr{lr:g}", f"VGG_A lr {lr:g}", _band_r
                    for lr in LEARNING_RATES)
 band_vgg_a_bn = tuple(experiment(f"2.2/vgg-a-bn-lr{lr:g}", f"VGG_A_BatchNorm lr {lr:g}",
                                  _band_run("VGG_A_BatchNorm", lr)) for lr in LEARNING_RATES)
+# The band metrics, each checked against and drawn beside the study's published curves (bnbench.study.curves).
+register_metric(Band("band_max_mean", "mean over steps of max_curve (the band's upper edge: training loss, max over "
+                     "learning rates)", quantity="loss", published=published_curves))
+register_metric(Band("band_width_mean", "mean over steps of max_curve - min_curve (the band's width)", quantity="loss",
+                     statistic=width_mean, study_statistic="width", published=published_curves))
+register_metric(Band("grad_band_max_mean", "mean over steps of the upper edge of the band (max over learning rates) "
+                     "of ||g_last(t) - g_last(t-1)||", quantity="grad", published=published_curves))
 _FIVE_PERCENT = "5% of the statistic: smaller differences are within the seed-to-seed spread of a training curve"
 # documented_tolerance: the study's effect on its own curves (e.g. -48% for the band's upper edge) is one seed's;
 # within 15 points of it, and pointing the same way, counts as reproduced.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bnbench.study.experiments import Experiment
+from bnbench.verdicts.evaluate import DESCRIBED_KEYS, describe  # noqa: F401  (a result's description of its claim)
 from bnbench.verdicts.metrics import Metric, get_metric
 
 
@@ -102,19 +103,6 @@ def claims_in(section: str) -> list[Claim]:
 # display scale and regression rule, the kind, margin, side labels and experiment ids), written into summary.json,
 # so that ``bnbench summary``, ``report`` and ``compare`` render a claim from the folder alone, in a process that
 # never declared it.
-
-DESCRIBED_KEYS = ("sentence", "metric", "metric_description", "unit", "scale", "measured_as", "regression", "kind",
-                  "margin", "relative", "a_label", "b_label", "a", "b")
-
-
-def describe(claim: Claim) -> dict:
-    m = claim.metric
-    a_label, b_label = claim.labels
-    return {"sentence": claim.sentence, "metric": m.name, "metric_description": m.description, "unit": m.unit,
-            "scale": m.scale, "measured_as": m.measured_as, "regression": m.regression, "kind": claim.kind,
-            "margin": claim.margin, "relative": claim.relative, "a_label": a_label, "b_label": b_label,
-            "a": [e.id for e in claim.a], "b": [e.id for e in claim.b]}
-
 
 def claim_for(result) -> Claim | None:
     """The claim a result is about: this process's declaration where there is one (the study's, or a user's study

@@ -25,6 +25,11 @@ class Experiment:
         return self.id.split("/")[0]
 
     @property
+    def documented_row(self) -> study.DocumentedRow | None:
+        """The study's row this experiment reproduces (``bnbench.document``), or None."""
+        return study.row(self.documented) if self.documented else None
+
+    @property
     def assumptions(self) -> tuple[str, ...]:
         """The settings none of the study's sources gives, each as "setting=value: reason"."""
         return tuple(f"{key}={_setting_value(self.config, key)!r}: {source[len('assumption: '):]}"

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 from bnbench.engine.record import RunRecord
 from bnbench.numbers import median
-from bnbench.study.claims import Claim, describe
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover  (types only: verdicts import nothing of the study at run time)
+    from bnbench.study.claims import Claim
 from bnbench.verdicts.stats import Verdict, decide
 
 @dataclass
@@ -30,7 +33,24 @@ class ClaimResult:
     described: dict = field(default_factory=dict)        # the claim itself (bnbench.study.claims.describe)
 
 
-def evaluate(claim: Claim, records: dict[str, list[RunRecord]], *, profile_name: str, verdicts: bool = True,
+# A ClaimResult carries its claim's description (``described``: the sentence, the metric's name, description, unit,
+# display scale and regression rule, the kind, margin, side labels and experiment ids), written into summary.json,
+# so that ``bnbench summary``, ``report`` and ``compare`` render a claim from the folder alone, in a process that
+# never declared it (``bnbench.study.claims.claim_for``).
+DESCRIBED_KEYS = ("sentence", "metric", "metric_description", "unit", "scale", "measured_as", "regression", "kind",
+                  "margin", "relative", "a_label", "b_label", "a", "b")
+
+
+def describe(claim: "Claim") -> dict:
+    m = claim.metric
+    a_label, b_label = claim.labels
+    return {"sentence": claim.sentence, "metric": m.name, "metric_description": m.description, "unit": m.unit,
+            "scale": m.scale, "measured_as": m.measured_as, "regression": m.regression, "kind": claim.kind,
+            "margin": claim.margin, "relative": claim.relative, "a_label": a_label, "b_label": b_label,
+            "a": [e.id for e in claim.a], "b": [e.id for e in claim.b]}
+
+
+def evaluate(claim: "Claim", records: dict[str, list[RunRecord]], *, profile_name: str, verdicts: bool = True,
              documented: bool = False, timings: list[dict] | None = None) -> ClaimResult:
     """The verdict on ``claim`` from its runs (records per experiment id, paired by seed position). A claim whose
     metric is measured interleaved (``Metric.interleaved``) takes its per-seed values from ``timings``

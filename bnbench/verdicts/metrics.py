@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from bnbench.engine.record import LEFT_CHANCE_LOSS, RunRecord
 from bnbench.numbers import mean, median
-from bnbench.study import documented as study
 
 if TYPE_CHECKING:  # pragma: no cover
     from bnbench.study.claims import Claim
@@ -115,7 +114,7 @@ class Accuracy(Metric):
     reads each side the way the study did (``Experiment.reported_as``) and compares the effect too."""
 
     def study_values(self, claim):
-        rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+        rows = [e.documented_row for e in claim.experiments if e.documented]
         return " vs ".join(f"{r.accuracy * 100:.2f}%" for r in rows) or "(no number)"
 
     def documented_check(self, claim, records, timings):
@@ -123,14 +122,14 @@ class Accuracy(Metric):
         for exp in claim.experiments:
             if exp.documented is None:
                 continue
-            want = study.row(exp.documented).accuracy
+            want = exp.documented_row.accuracy
             got = means[exp.id] = mean([r.reported_test_acc(exp.reported_as) for r in records[exp.id]])
             ok = not math.isnan(got) and abs(got - want) <= claim.documented_tolerance
             out.append({"what": exp.id, "reading": exp.reported_as, "study": want, "measured": got,
                         "check": "reproduced" if ok else f"deviates ({(got - want) * 100:+.1f} pp)"})
         if len(claim.a) == len(claim.b) == 1 and claim.a[0].id in means and claim.b[0].id in means:
             a, b = claim.a[0], claim.b[0]
-            want = study.row(a.documented).accuracy - study.row(b.documented).accuracy
+            want = a.documented_row.accuracy - b.documented_row.accuracy
             got = means[a.id] - means[b.id]
             # Within the tolerance, and pointing the same way wherever the study's effect reaches the claim's
             # minimum effect: a 2.6-point effect measured as -0.3 is within 3 points, yet it is the effect reversed.
@@ -164,11 +163,11 @@ class InterleavedTime(Metric):
         return a, b, ([] if timings else ["no interleaved timing was measured"])
 
     def study_values(self, claim):
-        rows = [study.row(e.documented) for e in claim.experiments if e.documented]
+        rows = [e.documented_row for e in claim.experiments if e.documented]
         return " vs ".join(f"{r.s_per_epoch:.2f} s" for r in rows) or "(no number)"
 
     def documented_check(self, claim, records, timings):
-        ra, rb = study.row(claim.a[0].documented), study.row(claim.b[0].documented)
+        ra, rb = claim.a[0].documented_row, claim.b[0].documented_row
         want = ra.s_per_epoch / rb.s_per_epoch - 1
         got = median([t["ratio_median"] for t in timings or []]) - 1
         ok = abs(got - want) <= claim.documented_tolerance
@@ -217,11 +216,11 @@ def _band_at_chance(runs: Runs) -> str | None:
             f"{typical:.3f} >= {LEFT_CHANCE_LOSS:.3f})" if typical >= LEFT_CHANCE_LOSS else None)
 
 
-def _upper_mean(lo: list[float], hi: list[float]) -> float:
+def upper_mean(lo: list[float], hi: list[float]) -> float:
     return sum(hi) / len(hi) if hi else math.nan
 
 
-def _width_mean(lo: list[float], hi: list[float]) -> float:
+def width_mean(lo: list[float], hi: list[float]) -> float:
     return sum(h - l for l, h in zip(lo, hi)) / len(hi) if hi else math.nan
 
 
@@ -231,9 +230,16 @@ class Band(Metric):
     2.3 last-layer gradient change), ``statistic`` of (lower edge, upper edge), and the same statistic's field on
     the study's published curves (``study_statistic``, a ``bnbench.study.curves.RunMeans`` field)."""
     quantity: str = "loss"
-    statistic: Callable[[list[float], list[float]], float] = field(default=_upper_mean, repr=False, compare=False)
+    statistic: Callable[[list[float], list[float]], float] = field(default=None, repr=False, compare=False)
     study_statistic: str = "max_curve"
+    # the study's published per-step curves to check against and draw beside (``bnbench.study.curves`` for the
+    # study's 2.2 and 2.3 bands: ``load()``, ``MODELS``, ``compare_band_per_epoch``); None: no study curves
+    published: Any = field(default=None, repr=False, compare=False)
     per_step = True
+
+    def __post_init__(self):
+        if self.statistic is None:
+            object.__setattr__(self, "statistic", upper_mean)
 
     def band(self, runs: Runs) -> tuple[list[float], list[float]]:
         return (grad_band if self.quantity == "grad" else loss_band)(runs)
@@ -255,9 +261,11 @@ class Band(Metric):
 
     def documented_check(self, claim, records, timings):
         """Seed 0's measured bands against the study's published curves, epoch by epoch (only at the study's
-        scale), and the effect (a/b - 1 of the claim's statistic) against the one on the study's curves."""
-        from bnbench.study import curves as study_curves
-
+        scale), and the effect (a/b - 1 of the claim's statistic) against the one on the study's curves; nothing
+        for a band with no published curves."""
+        study_curves = self.published
+        if study_curves is None:
+            return []
         curves = study_curves.load()
         out, stats = [], {}
         for side in (claim.a, claim.b):
@@ -285,20 +293,19 @@ class Band(Metric):
         """Seed 0's band per side, with the study's published band where the measurement is at its scale; for a
         claim about the band's width, the width itself (max - min per step), which the band figure leaves to the
         eye."""
-        from bnbench.study import curves as study_curves
-
-        curves = study_curves.load()
+        study_curves = self.published
+        curves = study_curves.load() if study_curves is not None else None
         bands, theirs = {}, {}
         for label, side in zip(claim.labels, (claim.a, claim.b)):
             runs = per_seed(side, records)[0]
             lo, hi = self.band(runs)
             bands[label] = {"steps": list(range(len(lo))), "min_curve": lo, "max_curve": hi,
                             "lrs": [r.config["lr"] for r in runs]}
-            if self.steps_per_epoch(runs) == curves.steps_per_epoch(self.quantity):
+            if curves is not None and self.steps_per_epoch(runs) == curves.steps_per_epoch(self.quantity):
                 bn = runs[0].config.get("model") == study_curves.MODELS[True]
                 epochs = len(lo) // curves.steps_per_epoch(self.quantity)
                 theirs[label] = curves.overlay(self.quantity, bn, epochs=epochs)
-        if self.statistic is _width_mean:
+        if self.statistic is width_mean:
             return [Figure("width", {"bands": bands, "quantity": self.quantity})]
         return [Figure("band", {"bands": bands, "log": True, "study": theirs or None, "quantity": self.quantity})]
 
@@ -453,17 +460,13 @@ class StepLossGap(Metric):
         return {"step_loss_gap": rows}, notes
 
 
+# The metrics any study may use by name; a study's own (the study's band metrics, with its published curves) are
+# declared with it (bnbench.study.catalog).
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Accuracy("test_acc", "final test accuracy", 100.0, " pp", measured_as="final epoch", regression="drop",
              reader=lambda runs: runs[0].final_test_acc, not_comparable=_never_trained),
     InterleavedTime("interleaved_time", "median training s/step, both sides timed interleaved in ABBA order "
                     "(bnbench.engine.timing)", 1.0, " s", regression="rise"),
-    Band("band_max_mean", "mean over steps of max_curve (the band's upper edge: training loss, max over learning "
-         "rates)", quantity="loss"),
-    Band("band_width_mean", "mean over steps of max_curve - min_curve (the band's width)", quantity="loss",
-         statistic=_width_mean, study_statistic="width"),
-    Band("grad_band_max_mean", "mean over steps of the upper edge of the band (max over learning rates) of "
-         "||g_last(t) - g_last(t-1)||", quantity="grad"),
     Probe("grad_change_median", "median over the probe steps where both networks were past chance level of max "
           "over eta of ||grad L(w) - grad L(w - eta g)||", key="grad_change", eta_band=True, landscape=True,
           ylabel="||grad L(w) - grad L(w - eta g)||", title="gradient predictiveness (band over eta)"),
