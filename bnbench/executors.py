@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from bnbench.errors import BnbenchError, ConfigError
@@ -29,6 +29,19 @@ PROBE_TIMEOUT_S = 5.0         # ray.init retries a dead address for minutes (831
 RAY_CLIENT_PORT = 10001       # ray://HOST without a port: the Ray client server's default port
 
 
+@runtime_checkable
+class Executor(Protocol):
+    """Where a training run executes. ``train`` turns a ``TrainConfig`` into a ``RunRecord`` (blocking); a remote
+    executor (``remote = True``) also takes runs ahead of time (``start``, ``submit``) and, on Ctrl-C, hands back
+    the records its cluster finished (``finished``). A new executor implements this and gets a name in
+    ``make_executor``: the runner and the plugin ask ``remote`` and call these, nothing else."""
+
+    name: str
+    remote: bool
+
+    def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True, **kwargs) -> Any: ...
+
+
 class ExecutorError(BnbenchError):
     """A training run that did not come back from the cluster (after Ray's retries): one line with the reason."""
 
@@ -37,6 +50,7 @@ class LocalExecutor:
     """Today's in-process training."""
 
     name = "local"
+    remote = False
 
     def train(self, config, data, *, device, progress=None, cuda_graphs: bool = True, checkpoint=None):
         from bnbench.engine.train import train
@@ -114,6 +128,7 @@ class RayExecutor:
     init_kwargs: dict = field(default_factory=dict)
     say: Callable[[str], None] = print
     name: str = "ray"
+    remote: bool = True
 
     def __post_init__(self):
         parse_ray_address(self.address)
@@ -302,9 +317,25 @@ def _reason(exc: BaseException) -> str:
     return plain(f"{type(exc).__name__}: {text[:300]}")
 
 
-def make_executor(name: str, address: str = "auto", say: Callable[[str], None] = print):
-    if name == "local":
+def parse_executor(value: str, address: str = "auto") -> tuple[str, str]:
+    """``--bnbench-executor``'s one value naming the engine and, for Ray, the address: ``local``, ``ray`` (then
+    ``address``, the older ``--bnbench-ray-address``, which still works), or ``ray://HEAD[:PORT]`` /
+    ``ray:HEAD:PORT`` (the address in the same value). Returns (engine, address); one line naming the forms
+    otherwise, or when both options name different addresses."""
+    if value in EXECUTORS:
+        return value, address
+    if value.startswith("ray:"):
+        given = value if value.startswith("ray://") else value[len("ray:"):]
+        if address not in ("auto", given):
+            raise ConfigError(f"--bnbench-executor {value!r} and --bnbench-ray-address {address!r} name two "
+                              "clusters; give the address once")
+        parse_ray_address(given, "--bnbench-executor")
+        return "ray", given
+    raise ConfigError(f"--bnbench-executor {value!r} is not known; use local, ray, or ray://HEAD:PORT")
+
+
+def make_executor(name: str, address: str = "auto", say: Callable[[str], None] = print) -> Executor:
+    engine, address = parse_executor(name, address)
+    if engine == "local":
         return LocalExecutor()
-    if name == "ray":
-        return RayExecutor(address=address, say=say)
-    raise ConfigError(f"--bnbench-executor {name!r} is not known; use {' or '.join(EXECUTORS)}")
+    return RayExecutor(address=address, say=say)

@@ -20,8 +20,8 @@ import warnings
 import pytest
 
 from bnbench.errors import BnbenchError, BnbenchInconclusive
+from bnbench.study.profiles import PROFILE_NAMES as PROFILE_MARKERS   # one list: the profiles' names
 
-PROFILE_MARKERS = ("smoke", "quick", "full")
 MARKERS = {
     "smoke": "bnbench smoke profile: minutes on a 2-core CPU; proves the machinery, verdicts stay inconclusive",
     "quick": "bnbench quick profile: directional verdicts in about half an hour of CPU time",
@@ -61,10 +61,11 @@ def pytest_addoption(parser):
                     help="on CUDA, train eagerly instead of replaying each training step as one CUDA graph "
                          "(graphs are self-checked and fall back to eager on their own; this is the switch for "
                          "a driver that crashes on them)")
-    group.addoption("--bnbench-executor", metavar="NAME", default="local", choices=("local", "ray"),
-                    help="where training runs execute: local (this process, default) or ray (each run, one "
+    group.addoption("--bnbench-executor", metavar="NAME", default="local",
+                    help="where training runs execute: local (this process, default), ray (each run, one "
                          "experiment and one seed, as a task on a Ray cluster; needs the ray extra: "
-                         "pip install -e \".[ray]\"); claims are decided here when their runs are back")
+                         "pip install -e \".[ray]\"), or ray://HEAD:PORT (the cluster's address in the same "
+                         "value); claims are decided here when their runs are back")
     group.addoption("--bnbench-benchmark-tables", action="store_true", default=False,
                     help="show pytest-benchmark's epoch-time tables at the end of a run of bnbench's benchmarks "
                          "(hidden by default: bnbench's summary and report say what they say; the timings are kept "
@@ -108,6 +109,13 @@ def pytest_configure(config):
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
             strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs,
             download=opt.bnbench_download, executor=opt.bnbench_executor, ray_address=opt.bnbench_ray_address)
+        import dataclasses
+
+        from bnbench.executors import parse_executor
+
+        # one value naming engine and address (ray://HEAD:PORT), or the two options: the same Options either way
+        engine, address = parse_executor(options.executor, options.ray_address)
+        options = dataclasses.replace(options, executor=engine, ray_address=address)
         if options.executor == "ray":
             from bnbench.executors import parse_ray_address, require_ray
 

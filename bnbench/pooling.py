@@ -60,7 +60,7 @@ def pool(dirs: list[str], results: list[list[ClaimResult]]) -> Pooled:
     decided again from the pooled records, and for each pooled claim how many seeds came from which folder."""
     from bnbench.store import Store
     from bnbench.study.catalog import CLAIMS
-    from bnbench.study.profiles import get_profile
+    from bnbench.study.profiles import PROFILES, get_profile
     from bnbench.verdicts.evaluate import evaluate
 
     where: dict[tuple[str, str], list[int]] = {}
@@ -123,7 +123,7 @@ def pool(dirs: list[str], results: list[list[ClaimResult]]) -> Pooled:
             for s in seeds:
                 j = by_seed[claim.experiments[0].id][s][0]
                 count[dirs[j]] += 1
-            profile = get_profile(c.profile) if c.profile in ("smoke", "quick", "full") else None
+            profile = get_profile(c.profile) if c.profile in PROFILES else None
             result = evaluate(claim, pooled, profile_name=c.profile,
                               verdicts=profile.verdicts if profile else True,
                               documented=bool(profile and profile.documented_check and c.documented))

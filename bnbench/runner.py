@@ -137,7 +137,10 @@ class Runner:
 
     @property
     def remote(self) -> bool:
-        return self.options.executor != "local"
+        """Whether runs train elsewhere (the executor's ``remote``): then they are submitted ahead and collected."""
+        from bnbench.executors import parse_executor
+
+        return parse_executor(self.options.executor, self.options.ray_address)[0] != "local"
 
     # -- resources ------------------------------------------------------------------------------
     def claim_out_dir(self) -> None:

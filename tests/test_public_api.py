@@ -224,3 +224,32 @@ def test_the_readmes_own_study_declares_as_written(registries):
     assert [c.id for c in bnbench.claims_in("3.1")] == ["3.1/wide-beats-narrow", "3.1/wide-trains-lower"]
     assert wide.documented == "3.1/2/wide" and wide.config.model_args["hidden"] == 1000
     assert scaled_config(wide.config, get_profile("quick"), "3.1", 0).epochs == 3
+
+
+@pytest.mark.parametrize("value, address, want", [
+    ("local", "auto", ("local", "auto")),
+    ("ray", "auto", ("ray", "auto")),
+    ("ray", "10.0.0.1:6379", ("ray", "10.0.0.1:6379")),                 # the older two options still work
+    ("ray://head.example:10001", "auto", ("ray", "ray://head.example:10001")),
+    ("ray:10.0.0.1:6379", "auto", ("ray", "10.0.0.1:6379")),
+])
+def test_one_executor_value_names_engine_and_address(value, address, want):
+    from bnbench.executors import Executor, LocalExecutor, RayExecutor, make_executor, parse_executor
+
+    assert parse_executor(value, address) == want
+    made = make_executor(value, address)
+    assert isinstance(made, Executor) and made.remote == (want[0] == "ray")   # the Protocol, checked at run time
+    assert isinstance(made, RayExecutor if want[0] == "ray" else LocalExecutor)
+    assert getattr(made, "address", want[1]) == want[1]
+
+
+@pytest.mark.parametrize("value, address, message", [
+    ("spark", "auto", "use local, ray, or ray://HEAD:PORT"),
+    ("ray://a:1", "b:2", "name two clusters"),
+    ("ray:", "auto", "--bnbench-executor"),
+])
+def test_an_executor_value_that_names_nothing_is_one_line(value, address, message):
+    from bnbench.executors import parse_executor
+
+    with pytest.raises(ConfigError, match=__import__("re").escape(message)):
+        parse_executor(value, address)
