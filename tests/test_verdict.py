@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bnbench.errors import ConfigError
 from bnbench.verdicts.stats import (ALPHA, CONFIDENCE, KINDS, RULE, Verdict, decide,
-                           paired_differences, pooled_variance, power_table, t_quantile, welch_interval)
+                           paired_differences, power_table, t_quantile, welch_interval)
 
 FAST = settings(deadline=None, max_examples=50)
 
@@ -310,41 +310,6 @@ def test_relative_non_positive_value_is_inconclusive(a, b):
     assert v.verdict == "inconclusive"
     assert "log ratio" in v.reason and "seed pair 2 of 3" in v.reason
     assert math.isnan(v.ci_low) and math.isnan(v.ci_high)
-
-
-# -- pooled variance -----------------------------------------------------------------------------------
-
-def test_pooled_variance_formula():
-    vecs = [[0.01, 0.02, 0.0], [0.005, 0.015], [0.3]]
-    var, df = pooled_variance(vecs)
-    ss = sum(float(np.sum((np.array(v) - np.mean(v)) ** 2)) for v in vecs[:2])
-    assert df == 3 and var == pytest.approx(ss / 3)
-    assert pooled_variance(vecs).k == 2
-    with pytest.raises(ConfigError):
-        pooled_variance([[0.1], [0.2]])
-    with pytest.raises(ConfigError):
-        pooled_variance([[0.1, float("nan")]])
-
-
-def test_decide_with_pooled_variance_uses_its_se_and_df():
-    vecs = [[0.01, 0.02, 0.0, 0.012], [0.005, 0.015, 0.01], [0.0, 0.02]]
-    pooled = pooled_variance(vecs)
-    var, df = pooled
-    a, b = [0.82, 0.845], [0.80, 0.80]
-    v = decide(a, b, "greater", 0.01, pooled=pooled)
-    q = t_quantile(df)
-    se = math.sqrt(var / 2)
-    assert v.df == df == 6
-    assert v.ci_low == pytest.approx(0.0325 - q * se) and v.ci_high == pytest.approx(0.0325 + q * se)
-    assert "pooled SD over 3 comparisons, df=6" in v.reason
-    assert v.verdict == "supported"
-    # without pooling the same two seeds (1 df) are not enough
-    assert decide(a, b, "greater", 0.01).verdict == "inconclusive"
-    # a plain (variance, df) tuple works too
-    assert decide(a, b, "greater", 0.01, pooled=(var, df)).ci_low == pytest.approx(v.ci_low)
-    for bad in [(-1.0, 3), (0.1, 0), (float("nan"), 3), "x"]:
-        with pytest.raises(ConfigError):
-            decide(a, b, "greater", 0.01, pooled=bad)
 
 
 # -- Welch interval (unpaired) -------------------------------------------------------------------------

@@ -36,9 +36,6 @@ relative minimum effect δ becomes ``log(1 + δ)`` (a/b - 1 >= δ) and ``log(1 -
 * Zero spread (all differences identical, e.g. bit-identical deterministic runs): ``s = 0``, the
   interval collapses to the point ``(m, m)`` and the rules above decide from the mean.
 
-Optionally a caller may pass ``pooled=(variance, df)`` (see :func:`pooled_variance`): a
-seed-to-seed variance of the differences pooled over several comparisons of the same metric and
-scale. Then ``se = sqrt(variance / n)`` and ``q`` uses the pooled degrees of freedom.
 
 Why these rules. Two trainings that differ only in their seed already differ in accuracy, loss and
 time. A difference whose lower bound does not clear zero is inside that seed-to-seed noise, so it
@@ -137,22 +134,16 @@ def t_quantile(df, alpha: float = ALPHA):
     return float(q) if np.ndim(q) == 0 else q
 
 
-def _summarize(d: np.ndarray, pooled=None):
+def _summarize(d: np.ndarray):
     """Mean, standard error and df of the differences along the last axis (any leading shape).
 
     Rows whose values are all identical get exactly ``se = 0`` and ``mean = d[..., 0]``.
-    ``pooled=(variance, df)`` replaces the rows' own variance and ``n - 1`` df.
     """
     n = d.shape[-1]
     same = np.all(d == d[..., :1], axis=-1)
     m = np.where(same, d[..., 0], d.mean(axis=-1))
-    if pooled is not None:
-        var, df = float(pooled[0]), float(pooled[1])
-        var = np.full(m.shape, var)
-    else:
-        var = np.where(same, 0.0, d.var(axis=-1, ddof=1))
-        df = float(n - 1)
-    return m, np.sqrt(var / n), df
+    var = np.where(same, 0.0, d.var(axis=-1, ddof=1))
+    return m, np.sqrt(var / n), float(n - 1)
 
 
 def _bounds(m, se, df, alpha: float = ALPHA):
@@ -214,38 +205,6 @@ def welch_interval(old, new, alpha: float = ALPHA) -> tuple[float, float, float]
     df = se2 ** 2 / (vo ** 2 / (o.size - 1) + vw ** 2 / (w.size - 1))
     lo, hi = _bounds(delta, math.sqrt(se2), df, alpha)
     return delta, float(lo), float(hi)
-
-
-class Pooled(tuple):
-    """``(variance, df)`` as returned by :func:`pooled_variance`; ``.k`` is how many comparisons."""
-
-    def __new__(cls, variance: float, df: float, k: int | None = None):
-        obj = super().__new__(cls, (float(variance), float(df)))
-        obj.k = k
-        return obj
-
-
-def pooled_variance(difference_vectors) -> Pooled:
-    """Pool the seed-to-seed variance of paired differences over several comparisons.
-
-    Each vector holds one comparison's per-seed differences (same metric and scale; log ratios for
-    relative claims). Returns ``(variance, df)`` with ``variance = Σ Σ (d_ij - mean_j)² / df`` and
-    ``df = Σ (n_j - 1)``; vectors with fewer than 2 values add nothing. ``.k`` on the result is the
-    number of comparisons that contributed. Pass it to :func:`decide` as ``pooled=``.
-    """
-    ss, df, k = 0.0, 0, 0
-    for vec in difference_vectors:
-        d = _as_vector(vec, "differences")
-        if not np.all(np.isfinite(d)):
-            raise ConfigError("pooled_variance needs finite differences; drop the comparisons with NaN or inf")
-        if d.size < 2:
-            continue
-        ss += float(np.sum((d - d.mean()) ** 2))
-        df += d.size - 1
-        k += 1
-    if df == 0:
-        raise ConfigError("pooled_variance needs at least one comparison with 2 or more seeds")
-    return Pooled(ss / df, df, k)
 
 
 # -- simulation ------------------------------------------------------------------------------------
@@ -394,15 +353,14 @@ def _clause(kind: str, code: int, m: float, lo: float, hi: float, neg: float, po
 # -- the decision ----------------------------------------------------------------------------------
 
 def decide(a: Sequence[float], b: Sequence[float], kind: str, margin: float,
-           relative: bool = False, unit: str = "", scale: float = 1.0, pooled=None) -> Verdict:
+           relative: bool = False, unit: str = "", scale: float = 1.0) -> Verdict:
     """Decide a claim from per-seed metrics ``a`` (the side the claim is about) and ``b``.
 
     ``a`` and ``b`` are paired by seed. ``margin`` is the claim's minimum effect δ >= 0, in the
     same units as the differences (a fraction of ``b`` when ``relative``; below 1 for relative
     *less* and *equivalent* claims). Numbers in the reason are shown as ``value*scale + unit``; with
-    ``relative=True`` and the default ``unit``/``scale`` they are shown in percent. ``pooled``:
-    optional ``(variance, df)`` from :func:`pooled_variance`, on the decision scale (log ratios for
-    relative claims). See the module docstring for the rules.
+    ``relative=True`` and the default ``unit``/``scale`` they are shown in percent. See the module
+    docstring for the rules.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown claim kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -414,13 +372,6 @@ def decide(a: Sequence[float], b: Sequence[float], kind: str, margin: float,
     if not (math.isfinite(scale) and scale > 0):
         raise ConfigError(f"scale must be a finite number > 0, got {scale!r}")
     neg, pos = _margins(margin, relative, kind)
-    if pooled is not None:
-        try:
-            pvar, pdf = float(pooled[0]), float(pooled[1])
-        except (TypeError, ValueError, IndexError):
-            raise ConfigError(f"pooled must be (variance, df), got {pooled!r}") from None
-        if not (math.isfinite(pvar) and pvar >= 0 and math.isfinite(pdf) and pdf >= 1):
-            raise ConfigError(f"pooled must be (variance >= 0, df >= 1), got {pooled!r}")
     if relative and unit == "" and scale == 1.0:
         unit, scale = "%", 100.0
 
@@ -460,7 +411,7 @@ def decide(a: Sequence[float], b: Sequence[float], kind: str, margin: float,
         reason = _ONE_SEED if n == 1 else "no seeds were run; run at least 2 seeds"
         return Verdict(INCONCLUSIVE, reason, n, m, nan, nan, diffs, **extra)
 
-    m_a, se_a, df = _summarize(work, pooled)
+    m_a, se_a, df = _summarize(work)
     lo_a, hi_a = _bounds(m_a, se_a, df)
     m, se, lo, hi = float(m_a), float(se_a), float(lo_a), float(hi_a)
     code = int(_classify(kind, m, lo, hi, neg, pos))
@@ -473,12 +424,7 @@ def decide(a: Sequence[float], b: Sequence[float], kind: str, margin: float,
     level = f"{CONFIDENCE * 100:g}%"
     what = "mean change of a over b" if relative else "mean difference"
     on = "log ratios" if relative else "the per-seed differences"
-    if pooled is not None:
-        k = getattr(pooled, "k", None)
-        over = f" over {k} comparisons" if k else ""
-        how = f"paired t on {on} with a pooled SD{over}, df={df:g}"
-    else:
-        how = f"paired t on {on}, df={df:g}"
+    how = f"paired t on {on}, df={df:g}"
     reason = (f"{what} {f.val(m_s)}, {level} t-interval {f.ci(lo_s, hi_s)} (one-sided 95% bounds) over "
               f"{n} seeds ({how}): {clause}")
     if df < 2:
