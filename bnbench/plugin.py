@@ -351,7 +351,9 @@ def pytest_report_header(config):
     from bnbench.text import plain
 
     o = bn.options
-    data = o.data or os.environ.get("BNBENCH_DATA") or "the cache folder (downloaded on first use)"
+    hooked = [i.plugin_name for i in config.hook.pytest_bnbench_load_data.get_hookimpls()]
+    data = (f"from the pytest_bnbench_load_data hook ({os.path.basename(hooked[-1])})" if hooked else
+            o.data or os.environ.get("BNBENCH_DATA") or "the cache folder (downloaded on first use)")
     profiles = _profiles(config)
     lines = [plain(f"bnbench: device {o.device}, profile {'/'.join(profiles) or '(by -m)'}, data {data}, "
                    f"out {bn.out}")]

@@ -147,10 +147,11 @@ def test_a_users_study_runs_from_its_conftest_and_its_results_describe_themselve
     (tmp_path / "test_toy.py").write_text(BENCH)
     out = tmp_path / "out"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(tmp_path), "COLUMNS": "120"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--benchmark-disable",
                            "--bnbench-out", str(out), str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "data from the pytest_bnbench_load_data hook (conftest.py)" in proc.stdout   # the header says whose
     records = sorted(p.parent.name for p in (out / "records").rglob("*.json"))
     assert records == ["toy_hidden-20", "toy_hidden-200"], records
     config = json.loads(next((out / "records").rglob("*.json")).read_text())["config"]
