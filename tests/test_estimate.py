@@ -97,7 +97,7 @@ def test_a_selection_announces_its_own_time_not_the_profile_s(tmp_path):
     import torch
 
     from bnbench.estimate import selection_seconds
-    from bnbench.plugin import _announce_selection
+    from bnbench.selection import announce_selection
     from bnbench.study.catalog import EXPERIMENTS
     from bnbench.study.profiles import scaled_config
 
@@ -116,9 +116,9 @@ def test_a_selection_announces_its_own_time_not_the_profile_s(tmp_path):
     session = SimpleNamespace(items=[item], config=SimpleNamespace(pluginmanager=SimpleNamespace(
         getplugin=lambda name: tr)))
     bn = SimpleNamespace(device=torch.device("cpu"), out=_speed_summary(tmp_path / "speed"))
-    _announce_selection(session, bn, runs)
+    announce_selection(session, bn, runs)
     assert lines == [f"bnbench: this selection trains 10 training runs (full): about {format_duration(seconds)} on "
                      "Test CPU, 2 cores (bnbench estimate from the measured images/s)"], lines
     lines.clear()
-    _announce_selection(session, SimpleNamespace(device=torch.device("cpu"), out=str(tmp_path / "none")), runs)
+    announce_selection(session, SimpleNamespace(device=torch.device("cpu"), out=str(tmp_path / "none")), runs)
     assert "10 training runs (full)" in lines[0] and "-m speed -k model_speed" in lines[0], lines
