@@ -253,7 +253,8 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     # the figure a reader looks at first: the run's own per-section test accuracy, seed bands, the study's numbers
     figure = runner.out / "plots" / figure_file(pub.profile.name, sections)
     figure = figure if figure.is_file() else None
-    write_report(dest)
+    if runner.report_path is None:   # finish() wrote it where a claim was decided
+        write_report(dest)
     if readme is not None:
         root = Path(repo_root).resolve()
         rel = lambda p: Path(p).resolve().relative_to(root).as_posix()  # noqa: E731
