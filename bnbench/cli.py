@@ -7,6 +7,7 @@
     bnbench compare OLD NEW                  metric deltas, time ratios, verdict changes; exit 1 on a regression
     bnbench report DIR [-o FILE]             one self-contained HTML file: table, plots, numbers, environment
     bnbench publish RUN_DIR DEST [--readme F] a long run's records into a folder to publish: claims, figures, report
+    bnbench verify DEST                      re-check a published folder and its README section against its records
     bnbench export DIR [--format F] [-o OUT]  one row per epoch as csv or parquet, or TensorBoard event files
     bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
     bnbench power [--sd X] [--kind KIND]     how often the verdict rule decides, by seed count (simulated)
@@ -127,9 +128,9 @@ def cmd_summary(ns) -> None:
                              if not all(count.values()) else ""))
                     for (claim_id, profile), count in origins.items()]
     if ns.format != "table":
-        from bnbench.outputs.table import claim_rows, to_csv, to_markdown
+        from bnbench.outputs.table import ROW_FORMATS, claim_rows
 
-        print((to_markdown if ns.format == "md" else to_csv)(claim_rows(claims)))
+        print(ROW_FORMATS[ns.format](claim_rows(claims)))
         # after a Markdown table, as text; CSV keeps standard output to its rows, so the lines go to stderr
         for line in pooled_lines:
             print(line, file=sys.stdout if ns.format == "md" else sys.stderr)
@@ -252,38 +253,35 @@ def cmd_publish(ns) -> None:
 
     sections = tuple(ns.sections or ("1.1",))
     dest = Path(ns.dest)
-    pub = publish(ns.source, dest, name=dest.name, profile_name=ns.profile, sections=sections, readme=ns.readme)
+    pub = publish(ns.source, dest, name=dest.name, profile_name=ns.profile, sections=sections, readme=ns.readme,
+                  data_note=ns.data_note)
     expected = sum(len(v) for v in pub.runs.values())
     print(f"{dest}: {len(pub.records)} of {expected} runs, {len(pub.decided)} claims decided, "
           f"{len(pub.waiting)} waiting" + (f"; section written into {ns.readme}" if ns.readme else ""))
 
 
-def cmd_export(ns) -> None:
-    """One row per (experiment, profile, seed, epoch) of DIR's finished records, as CSV or Parquet, or the records
-    as TensorBoard event files; prints the path written and how to read it."""
-    import shlex
-    from pathlib import Path
-
-    from bnbench.outputs import export
-    from bnbench.store import Store
+def cmd_verify(ns) -> int:
+    """Exit 0 when a published folder's records, summary.json and README section agree; 1 with what differs."""
+    from bnbench.publish import verify
     from bnbench.text import plain
 
-    default = Store(ns.dir).out / "export"
-    if ns.format == "tensorboard":
-        path = export.write_tensorboard(ns.dir, ns.output or default / "tensorboard")
-        print(plain(f"wrote {path}"))
-        print(plain(f"view it with: tensorboard --logdir {shlex.quote(str(path))}"))
-        return
-    rows = export.epoch_rows(ns.dir)
-    if ns.format == "parquet":
-        path = export.write_parquet(rows, ns.output or default / "epochs.parquet")
-        reader = "pandas.read_parquet"
-    else:
-        path = export.write_csv(rows, ns.output or default / "epochs.csv")
-        reader = "pandas.read_csv"
-    runs = len({(r["experiment"], r["profile"], r["seed"], r["config_hash"]) for r in rows})
-    print(plain(f"wrote {path} ({len(rows)} epochs of {runs} runs)"))
-    print(plain(f"read it with: {reader}({str(Path(path))!r})"))
+    problems = verify(ns.dir, ns.readme)
+    for problem in problems:
+        print(plain(problem) if "\n" not in problem else problem, file=sys.stderr)
+    if not problems:
+        print(plain(f"{ns.dir}: every record reads back; summary.json and the README's section say what the "
+                    "records say"))
+    return 1 if problems else 0
+
+
+def cmd_export(ns) -> None:
+    """DIR's finished records in one of ``bnbench.outputs.export.EXPORT_FORMATS``: one row per (experiment, profile,
+    seed, epoch) as CSV or Parquet, or TensorBoard event files; prints the path written and how to read it."""
+    from bnbench.outputs.export import export
+    from bnbench.text import plain
+
+    for line in export(ns.dir, ns.format, ns.output)[1]:
+        print(plain(line))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_experiments)
     p = sub.add_parser("summary", help="reprint the claims table of finished runs")
     p.add_argument("dirs", nargs="+", metavar="DIR")
-    p.add_argument("--format", choices=("table", "md", "csv"), default="table",
+    from bnbench.outputs.table import SUMMARY_FORMATS
+
+    p.add_argument("--format", choices=SUMMARY_FORMATS, default=SUMMARY_FORMATS[0],
                    help="table (default), md (a Markdown table of the claims) or csv")
     p.set_defaults(fn=cmd_summary)
     p = sub.add_parser("compare", help="compare two finished runs; exit 1 when a metric regresses")
@@ -333,12 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export", help="a finished run's records as one row per epoch (csv, parquet) or as "
                                       "TensorBoard event files")
     p.add_argument("dir", metavar="DIR", help="the run's --bnbench-out folder")
-    p.add_argument("--format", choices=("csv", "parquet", "tensorboard"), default="csv",
-                   help="csv (default; no extra packages), parquet (pip install 'bnbench[export]') or tensorboard "
-                        "(pip install 'bnbench[tensorboard]')")
+    from bnbench.outputs.export import EXPORT_FORMATS
+
+    formats = list(EXPORT_FORMATS.values())
+    p.add_argument("--format", choices=[f.name for f in formats], default=formats[0].name,
+                   help=", ".join(f"{f.name}{' (default)' * (i == 0)}{f' ({f.needs})' if f.needs else ''}"
+                                  for i, f in enumerate(formats)))
     p.add_argument("-o", "--output", default=None, metavar="OUT",
-                   help="the file (csv, parquet) or folder (tensorboard) to write; default DIR/export/epochs.csv, "
-                        "DIR/export/epochs.parquet or DIR/export/tensorboard/")
+                   help="the file or folder to write; default "
+                        + ", ".join(f"DIR/export/{f.default}" for f in formats))
     p.set_defaults(fn=cmd_export)
     p = sub.add_parser("publish", help="copy a long run's finished records into a folder to publish, decide its "
                                        "claims again, write its summary, figures, report and README section")
@@ -349,7 +352,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="a study section to publish (repeatable; default 1.1)")
     p.add_argument("--readme", default=None, metavar="FILE",
                    help="write the section into FILE between its marker lines (added at the end when absent)")
+    p.add_argument("--data-note", default=None, metavar="TEXT",
+                   help="which copy of the data trained the runs, said in the section (the records do not say); "
+                        "default: the note of an earlier publish into DEST")
     p.set_defaults(fn=cmd_publish)
+    p = sub.add_parser("verify", help="re-check a published folder: its records read back, its claims decided "
+                                      "again, and its summary.json and README section saying the same")
+    p.add_argument("dir", metavar="DEST", help="a folder bnbench publish wrote, e.g. results/full-1.1")
+    p.add_argument("--readme", default=None, metavar="FILE", help="default: the README publish wrote into")
+    p.set_defaults(fn=cmd_verify)
     p = sub.add_parser("estimate", help="a profile's wall time on the machine a speed run measured")
     p.add_argument("dir", help="output folder of a run of pytest benchmarks -m speed -k model_speed")
     p.add_argument("--profile", default="full", help="smoke, quick or full (default full)")

@@ -111,13 +111,6 @@ def pytest_configure(config):
             subset=parse_int_option("--bnbench-subset", opt.bnbench_subset),
             strict=opt.bnbench_strict, resume=opt.bnbench_resume, cuda_graphs=not opt.bnbench_no_cuda_graphs,
             download=opt.bnbench_download, executor=opt.bnbench_executor, ray_address=opt.bnbench_ray_address)
-        import dataclasses
-
-        from bnbench.executors import parse_executor
-
-        # one value naming engine and address (ray://HEAD:PORT), or the two options: the same Options either way
-        engine, address = parse_executor(options.executor, options.ray_address)
-        options = dataclasses.replace(options, executor=engine, ray_address=address)
         if options.executor == "ray":
             from bnbench.executors import parse_ray_address, require_ray
 
@@ -133,7 +126,6 @@ def pytest_configure(config):
     config.stash[_SESSION] = session
     config.bnbench_session = session   # for conftest extensions (a study's own data: pytest_bnbench_load_data)
     session.say = lambda line: _say(config, line)
-    session.worker_errors = []         # the xdist workers' one-line failures at their end (pytest_testnodedown)
 
 
 # -- SIGTERM and SIGHUP end a run as Ctrl-C does -------------------------------------------------------------------
@@ -193,7 +185,7 @@ def pytest_unconfigure(config):
         state.previous.clear()
     bn = config.stash.get(_SESSION, None)
     if bn is not None:
-        bn.close_executor()
+        bn.cache.close()
         bn.release_out_dir()
 
 
@@ -386,8 +378,8 @@ _PLAN = pytest.StashKey()
 def _prefetch(session, bn) -> None:
     """--bnbench-executor ray: submit every run (experiment, seed) the selected items need, in the items' order, so
     that the cluster trains all of them while pytest walks the items; each test then waits for its own runs."""
-    bn.executor.start()
-    submitted = sum(bn.prefetch(*run) for run in needed_runs(session, bn))
+    bn.cache.executor.start()
+    submitted = sum(bn.cache.prefetch(*run) for run in needed_runs(session, bn))
     if submitted:
         bn.say(f"bnbench: {submitted} training runs submitted to Ray")
 
@@ -557,26 +549,9 @@ def pytest_sessionfinish(session, exitstatus):
     if state is not None:
         state.finishing = True
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if interrupted and bn.remote:   # Ctrl-C: keep the runs the cluster finished, cancel the others
-        try:
-            kept = bn.keep_finished()
-            if kept:
-                bn.say(f"bnbench: kept {kept} records the Ray cluster had finished; the other tasks are cancelled")
-        except (BnbenchError, OSError) as exc:
-            bn.say(f"bnbench: could not collect the Ray cluster's finished runs ({exc})")
-    try:
-        if bn.worker is not None:             # an xdist worker: its share goes to the controller
-            bn.write_worker_file()
-            return
-        errors = list(bn.worker_errors)
-        if session.config.pluginmanager.hasplugin("dsession"):   # the xdist controller: merge the workers
-            errors += bn.merge_workers()
-        bn.summary_path = bn.finish(partial=interrupted, errors=errors)
-    except BnbenchError as exc:  # e.g. the output folder vanished or filled up, or a link was planted there
-        bn.summary_path = getattr(exc, "path", None)
-        bn.finish_error = str(exc)
-        if bn.worker is not None:
-            getattr(session.config, "workeroutput", {})["bnbench_error"] = f"worker {bn.worker}: {exc}"
+    if not bn.end(interrupted=interrupted, controller=session.config.pluginmanager.hasplugin("dsession")):
+        if bn.worker is not None:   # the controller says it: the worker's failure travels in workeroutput
+            getattr(session.config, "workeroutput", {})["bnbench_error"] = f"worker {bn.worker}: {bn.finish_error}"
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is not None and not interrupted:
@@ -623,7 +598,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_sep("=", "bnbench summary")
         tr.write(render(([overview(bn.results, width)] if bn.results else []) + tables, width=width,
                         color=tr.hasmarkup))
-        if getattr(bn, "summary_path", None):
+        if bn.summary_path:
             if bn.report_path is not None:
                 tr.write_line(f"results page: {plain(bn.report_path)}", bold=True)
             elif bn.results:
@@ -634,9 +609,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if exitstatus == pytest.ExitCode.INTERRUPTED and bn.worker is None:
         runs = f"{bn.trained} finished run{'s' * (bn.trained != 1)}"
         tr.write_line(f"bnbench: interrupted: {runs} of this session kept in {out}"
-                      + (", summary.json marked partial" if getattr(bn, "summary_path", None) else "")
+                      + (", summary.json marked partial" if bn.summary_path else "")
                       + "; the same command with --bnbench-resume trains only the rest (a run stopped midway from "
                         "its last checkpoint, where one was saved)", yellow=True)
-    if getattr(bn, "finish_error", None):
+    if bn.finish_error:
         tr.write_line(f"bnbench: not everything was written at the end of the run: {plain(bn.finish_error)}",
                       red=True)

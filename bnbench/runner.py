@@ -6,7 +6,6 @@ layer over this, and it can be driven without pytest. Torch is imported only whe
 from __future__ import annotations
 
 import datetime as _dt
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -14,7 +13,7 @@ from typing import Any, Callable
 from bnbench.engine.record import RunRecord
 from bnbench.engine.speed_rows import ModelSpeed, SpeedRow
 from bnbench.errors import BnbenchError, ConfigError
-from bnbench.store import Shard, Store, Summary
+from bnbench.store import Store, Summary
 from bnbench.study.claims import Claim
 from bnbench.study.experiments import Experiment
 from bnbench.study.profiles import Profile, get_profile, scaled_config, with_overrides
@@ -33,7 +32,8 @@ class Options:
     resume: bool = False
     download: bool = False     # download CIFAR-10 into a --bnbench-data / BNBENCH_DATA folder that lacks it
     cuda_graphs: bool = True   # see bnbench.engine.cuda_graphs; an execution detail, so not part of a run's config hash
-    executor: str = "local"    # where runs train: local (this process) or ray (tasks on a Ray cluster)
+    executor: str = "local"    # where runs train: local (this process) or ray (tasks on a Ray cluster); also
+                               # "ray://HEAD:PORT" / "ray:HEAD:PORT", normalised to "ray" and ray_address
     ray_address: str = "auto"  # --bnbench-ray-address: a cluster's address; auto = a running one, else local Ray
 
     def __post_init__(self):
@@ -44,10 +44,13 @@ class Options:
                               "bnbench-results")
 
         parse_device(self.device, what="--bnbench-device")
-        from bnbench.executors import EXECUTORS
+        from bnbench.executors import parse_executor
 
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"--bnbench-executor {self.executor!r} is not known; use {' or '.join(EXECUTORS)}")
+        # one value naming engine and address ("ray://HEAD:PORT") or the two options: normalised here, once, to
+        # (engine, address), so that everything after reads ``executor`` as the engine's name
+        engine, address = parse_executor(self.executor, self.ray_address)
+        object.__setattr__(self, "executor", engine)
+        object.__setattr__(self, "ray_address", address)
         for name, value, lo, hi in (("--bnbench-seeds", self.seeds, 1, 100), ("--bnbench-epochs", self.epochs, 1, 10000),
                                     ("--bnbench-subset", self.subset, 0, 5000)):
             if value is not None and not (isinstance(value, int) and lo <= value <= hi):
@@ -62,11 +65,6 @@ def parse_int_option(name: str, raw: Any) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} {raw!r} is not a whole number") from None
-
-
-def _label(experiment: Experiment, profile: Profile, seed: int) -> str:
-    """How progress lines and cluster tasks name one training run: "1.1/hidden-500 seed 2/3"."""
-    return f"{experiment.id} seed {seed + 1}/{profile.seeds}"
 
 
 def share_cpu_threads(workers: int | None) -> int | None:
@@ -97,8 +95,15 @@ def new_run_id() -> str:
 
 
 class Runner:
+    """One benchmark session: its options, its data and device (each loaded once, on first use), the records and
+    results of the claims it checked, and its end (summary.json and the figures). The jobs around it live apart:
+    the output folder and its lock in the store (``Store.claim``), training and the cache of finished runs with
+    their executor in ``bnbench.run_cache``, the xdist workers' shares in ``bnbench.shards``."""
+
     def __init__(self, options: Options, progress_factory=None, run_id: str | None = None,
                  worker: str | None = None, workers: int | None = None, hooks: Hooks | None = None):
+        from bnbench.run_cache import RunCache
+
         self.options = options
         self.hooks = hooks or Hooks()
         self.run_id = run_id or new_run_id()   # shared by every xdist worker of one pytest run
@@ -110,72 +115,45 @@ class Runner:
         self.records: dict[str, list[RunRecord]] = {}   # "<profile>:<experiment id>" -> records by seed
         self._study_scale: dict[str, bool] = {}          # the same keys -> trained at the study's scale
         self.record_files: dict[str, list[str]] = {}    # the same keys -> where those records are
-        self._cache: dict[str, RunRecord] = {}          # config hash -> record
-        self._prefetched: dict[str, tuple] = {}         # config hash -> (experiment, profile, seed) sent ahead
         self._data = None
         self._device = None
-        self._progress_factory = progress_factory
-        self.trained = 0                                 # training runs actually executed (not from cache)
-        self.fresh_records: list[RunRecord] = []         # the runs this process trained, in order (epoch timing)
-        self.resumed = 0                                 # runs taken from a finished record (--bnbench-resume)
         self.speed_rows: list[SpeedRow] = []             # MyNet: bnbench vs the study-style loop, full epochs
         self.model_speed_rows: list[ModelSpeed] = []     # every model: images/s, FLOP/s, fraction of peak
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        self._run_lock = None                            # the output folder's run lock, once claimed
-        self._claimed = False
+        self.say: Callable[[str], None] = print          # one-line notices (the plugin points it at its terminal)
+        self.cache = RunCache(self.store, options, self.run_id, data=lambda: self.data, device=lambda: self.device,
+                              progress_factory=progress_factory, say=lambda line: self.say(line))
+        # the end of the session (``end``): what it wrote and what it could not
+        self.worker_errors: list[str] = []               # the xdist workers' one-line failures, said by pytest
+        self.summary_path: Path | None = None
         self.report_path: Path | None = None             # the results page finish() wrote (report.html)
-        self._executor = None                            # bnbench.executors: where runs train (made on first use)
-        self.say = print                                 # one-line notices (the plugin points it at pytest's terminal)
+        self.finish_error: str | None = None
+
+    # the cache's counts and its runs, as the plugin and the CLI read them
+    @property
+    def trained(self) -> int:
+        return self.cache.trained
 
     @property
-    def executor(self):
-        if self._executor is None:
-            from bnbench.executors import make_executor
+    def resumed(self) -> int:
+        return self.cache.resumed
 
-            self._executor = make_executor(self.options.executor, self.options.ray_address, say=self.say)
-        return self._executor
+    @property
+    def fresh_records(self) -> list[RunRecord]:
+        return self.cache.fresh_records
 
     @property
     def remote(self) -> bool:
-        """Whether runs train elsewhere (the executor's ``remote``): then they are submitted ahead and collected."""
-        from bnbench.executors import parse_executor
-
-        return parse_executor(self.options.executor, self.options.ray_address)[0] != "local"
+        """Whether runs train elsewhere (Ray): then they are submitted ahead and collected."""
+        return self.cache.remote
 
     # -- resources ------------------------------------------------------------------------------
     def claim_out_dir(self) -> None:
-        """Before any training: the output folder is writable, and this run holds it (``store.files.
-        acquire_run_lock``): a second pytest process on the same folder is refused with one line naming the
-        holder's pid, while the xdist workers of one run share it. The process that finds the folder free removes
-        the temporary files a killed run left there (only bnbench's own, in the folders it writes)."""
-        from bnbench.store.files import acquire_run_lock
-
-        self.check_out_dir()
-        if not self._claimed:
-            self._run_lock, first = acquire_run_lock(self.out, self.run_id, shared=self.worker is not None)
-            self._claimed = True
-            if first:
-                self.store.remove_orphans()
+        """The output folder is writable and held by this run (shared with its own xdist workers): ``Store.claim``."""
+        self.store.claim(self.run_id, shared=self.worker is not None)
 
     def release_out_dir(self) -> None:
-        from bnbench.store.files import release_run_lock
-
-        release_run_lock(self._run_lock)
-        self._run_lock, self._claimed = None, False
-
-    def check_out_dir(self) -> None:
-        """The output folder is made (the one every later write checks it still is: ``store.files.
-        check_output_folder``) and takes a file, named like bnbench's temporary files so that the sweep finds it."""
-        from bnbench.store.files import TMP_PREFIX, check_output_folder
-
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            check_output_folder(self.out)
-            with tempfile.NamedTemporaryFile(dir=self.out, prefix=f"{TMP_PREFIX}write-test.", suffix=".tmp"):
-                pass
-        except OSError as exc:
-            raise ConfigError(f"--bnbench-out {self.out}: cannot write there ({exc.strerror or exc}); "
-                              "choose a writable directory") from None
+        self.store.release()
 
     @property
     def data(self):
@@ -212,110 +190,11 @@ class Runner:
 
     # -- training -------------------------------------------------------------------------------
     def run(self, experiment: Experiment, profile: Profile, seed: int) -> RunRecord:
-        """Train one seed of an experiment at a profile's scale (once per session per configuration)."""
-        config = scaled_config(experiment.config, profile, experiment.section, seed)
-        record = self._cache.get(config.hash)
-        if record is not None:
-            return record
-        path = self.store.record_path(experiment.id, profile.name, seed, config.hash)
-        with self.store.lock(path):
-            record = self.store.load_finished(experiment.id, profile.name, seed, config.hash)
-            if record is not None and record.run_id != self.run_id and not self.options.resume:
-                record = None                      # an older run's record: only --bnbench-resume reuses it
-            if record is not None:
-                if record.run_id != self.run_id:
-                    self.resumed += 1
-            else:
-                label = _label(experiment, profile, seed)
-                checkpoint = None
-                if self.remote:   # trained on the cluster (submitted now unless prefetched); written here
-                    record = self.executor.train(config, self.data, device=self.options.device,
-                                                 cuda_graphs=self.options.cuda_graphs, label=label)
-                else:   # a run stopped midway continues from its checkpoint, under --bnbench-resume only
-                    from bnbench.store.checkpoints import StoreCheckpoint
-
-                    checkpoint = StoreCheckpoint(self.store, path)
-                    if not self.options.resume:
-                        checkpoint.discard()
-                    progress = self._progress_factory(label) if self._progress_factory else None
-                    record = self.executor.train(config, self.data, device=self.device, progress=progress,
-                                                 cuda_graphs=self.options.cuda_graphs, checkpoint=checkpoint)
-                self._keep_trained(record, experiment, profile, seed)
-                if checkpoint is not None:
-                    checkpoint.discard()   # the record is written: the checkpoint has done its job
-        self._cache[config.hash] = record
-        return record
-
-    def _keep_trained(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> None:
-        """A run this process had trained (here or on the cluster): counted, timed per epoch, written."""
-        record.run_id = self.run_id
-        self.trained += 1
-        self.fresh_records.append(record)
-        self.write_record(record, experiment, profile, seed)
-
-    def prefetch(self, experiment: Experiment, profile: Profile, seed: int) -> bool:
-        """With a remote executor: start training this run on the cluster now, so that it is done (or under way)
-        when :meth:`run` asks for it. Runs already cached, already submitted, or (with --bnbench-resume) finished in
-        the output folder are not submitted. Returns whether it was submitted."""
-        if not self.remote:
-            return False
-        config = scaled_config(experiment.config, profile, experiment.section, seed)
-        if config.hash in self._cache or self.executor.submitted(config.hash):
-            return False
-        if self.options.resume and self.store.load_finished(experiment.id, profile.name, seed, config.hash):
-            return False
-        self.executor.submit(config, self.data, device=self.options.device, cuda_graphs=self.options.cuda_graphs,
-                             label=_label(experiment, profile, seed))
-        self._prefetched[config.hash] = (experiment, profile, seed)
-        return True
-
-    def keep_finished(self) -> int:
-        """Ctrl-C with a remote executor: write the records of the runs the cluster finished but no test collected
-        yet, then cancel the rest. Returns how many records were kept."""
-        if self._executor is None or not self.remote:
-            return 0
-        kept = 0
-        for config_hash in self.executor.finished():
-            where = self._prefetched.get(config_hash)
-            if where is None or config_hash in self._cache:
-                continue
-            experiment, profile, seed = where
-            try:
-                record = self.executor.result(config_hash)
-            except BnbenchError as exc:   # failed, or returned what is refused: said, not written
-                self.say(f"bnbench: {exc}")
-                continue
-            self._keep_trained(record, experiment, profile, seed)
-            self._cache[config_hash] = record
-            kept += 1
-        self.executor.cancel_outstanding()
-        return kept
-
-    def close_executor(self) -> None:
-        if self._executor is not None and hasattr(self._executor, "shutdown"):
-            self._executor.shutdown()
-
-    def interleaved_timing(self, claim: Claim, profile: Profile, seed: int) -> dict:
-        """Seed ``seed``'s drift-cancelling timing of a claim's two sides (``bnbench.engine.timing``): both networks'
-        training steps alternated in ABBA order at the profile's scale. Kept beside the records, reused like them."""
-        from bnbench.engine.timing import interleaved_step_times
-
-        a, b = (scaled_config(e.config, profile, e.section, seed) for e in (claim.a[0], claim.b[0]))
-        path = self.store.timing_path(claim.id, profile.name, seed, f"{a.hash}-{b.hash}-{self.device.type}")
-        with self.store.lock(path):
-            found = self.store.load_timing(path)
-            if found is not None and (found.get("run_id") == self.run_id or self.options.resume):
-                if found.get("run_id") != self.run_id:
-                    self.resumed += 1
-                return found
-            timing = interleaved_step_times(a, b, self.data, device=self.device, cuda_graphs=self.options.cuda_graphs)
-            timing.update({"run_id": self.run_id, "claim": claim.id, "profile": profile.name, "seed": seed})
-            self.store.save_timing(path, timing)
-            self.trained += 1
-        return timing
+        """Seed ``seed`` of an experiment at a profile's scale, trained once per session (``RunCache.run``)."""
+        return self.cache.run(experiment, profile, seed)
 
     def run_all(self, experiment: Experiment, profile: Profile) -> list[RunRecord]:
-        recs = [self.run(experiment, profile, s) for s in range(profile.seeds)]
+        recs = [self.cache.run(experiment, profile, s) for s in range(profile.seeds)]
         key = f"{profile.name}:{experiment.id}"
         self.records[key] = recs
         self._study_scale[key] = profile.documented_check
@@ -334,46 +213,12 @@ class Runner:
         except ConfigError:
             return False
 
-    # -- several workers ----------------------------------------------------------------------------
-    def write_worker_file(self) -> None:
-        """An xdist worker's share of the summary; the controller merges them (``merge_workers``). A worker that
-        never used the output folder (no bnbench test ran on it) writes nothing."""
-        if not self._claimed and not (self.results or self.records or self.speed_rows or self.model_speed_rows
-                                      or self.trained or self.resumed):
-            return
-        self.store.write_shard(Shard(self.run_id, list(self.results), self.speed_rows, self.model_speed_rows,
-                                     self.trained, self.resumed, self.record_files), self.worker)
-
-    def merge_workers(self) -> list[str]:
-        """Controller side: fold every worker's results of this run into this session. Returns one line per share
-        that could not be read (that share is left in .workers/; the others are merged)."""
-        from bnbench.store import load_record
-
-        errors: list[str] = []
-        for shard in self.store.take_shards(self.run_id, errors=errors):
-            self.results.extend(shard.claims)
-            self.speed_rows.extend(shard.speed)
-            self.model_speed_rows.extend(shard.model_speed)
-            self.trained += shard.trained
-            self.resumed += shard.resumed
-            for key, paths in shard.records.items():
-                try:
-                    self.records[key] = [load_record(p) for p in paths]
-                except (OSError, BnbenchError) as exc:
-                    errors.append(f"a worker's record for {key} does not read back ({exc})")
-        return errors
-
-    def write_record(self, record: RunRecord, experiment: Experiment, profile: Profile, seed: int) -> Path:
-        # provenance: where each setting comes from (bnbench.study); reported_as: how the study read its accuracy
-        return self.store.save_record(record, experiment.id, profile.name, seed, provenance=experiment.provenance,
-                                      reported_as=experiment.reported_as)
-
     # -- claims ---------------------------------------------------------------------------------
     def check(self, claim: Claim, profile: Profile) -> ClaimResult:
         records = {e.id: self.run_all(e, profile) for e in claim.experiments}
         timings = None
         if claim.metric.interleaved:
-            timings = [self.interleaved_timing(claim, profile, seed) for seed in range(profile.seeds)]
+            timings = [self.cache.interleaved_timing(claim, profile, seed) for seed in range(profile.seeds)]
         result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
                           documented=profile.documented_check, timings=timings)
         from bnbench.outputs.provenance import code_warning
@@ -408,6 +253,35 @@ class Runner:
             if figure.name is None:
                 own = str(path.relative_to(self.out))
         return own
+
+    # -- the end ------------------------------------------------------------------------------------
+    def end(self, *, interrupted: bool, controller: bool) -> bool:
+        """The end of the session, as pytest's ``sessionfinish`` asks for it: after an interruption with a remote
+        executor, the runs the cluster finished are kept; an xdist worker writes its share (``bnbench.shards``);
+        the xdist controller (``controller``) merges its workers' shares; a session that is not a worker writes
+        summary.json and the rest (``finish``). Returns False when something was not written; ``finish_error``
+        says what, ``summary_path`` is summary.json where it was written."""
+        from bnbench.shards import merge_shares, write_share
+
+        if interrupted and self.remote:   # Ctrl-C: keep the runs the cluster finished, cancel the others
+            try:
+                kept = self.cache.keep_finished()
+                if kept:
+                    self.say(f"bnbench: kept {kept} records the Ray cluster had finished; the other tasks are "
+                             "cancelled")
+            except (BnbenchError, OSError) as exc:
+                self.say(f"bnbench: could not collect the Ray cluster's finished runs ({exc})")
+        try:
+            if self.worker is not None:
+                write_share(self)
+                return True
+            errors = list(self.worker_errors) + (merge_shares(self) if controller else [])
+            self.summary_path = self.finish(partial=interrupted, errors=errors)
+        except BnbenchError as exc:  # e.g. the output folder vanished or filled up, or a link was planted there
+            self.summary_path = getattr(exc, "path", None)
+            self.finish_error = str(exc)
+            return False
+        return True
 
     def finish(self, partial: bool = False, errors: list[str] | None = None) -> Path | None:
         """Write summary.json, the measured-vs-documented figure and the models' structure tables. Each is written

@@ -43,7 +43,7 @@ def to_train(session, bn) -> list[tuple[str, object]]:
     finished records --bnbench-resume will reuse (read quietly here: a damaged one counts as a run to train, and is
     named when its test reads it). (label, scaled config) each, in the items' order."""
     from bnbench.errors import BnbenchSkippedFile
-    from bnbench.runner import _label
+    from bnbench.run_cache import run_label
     from bnbench.study.profiles import scaled_config
 
     runs, seen = [], set()
@@ -56,7 +56,7 @@ def to_train(session, bn) -> list[tuple[str, object]]:
             seen.add(config.hash)
             if bn.options.resume and bn.store.load_finished(experiment.id, profile.name, seed, config.hash):
                 continue
-            runs.append((_label(experiment, profile, seed), config))
+            runs.append((run_label(experiment, profile, seed), config))
     return runs
 
 

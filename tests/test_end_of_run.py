@@ -109,9 +109,9 @@ INTERRUPTED = textwrap.dedent('''
     import pathlib
     import time
 
-    from bnbench.runner import Runner
+    from bnbench.run_cache import RunCache
 
-    _run = Runner.run
+    _run = RunCache.run
 
     def _long(self, experiment, profile, seed):     # the second run trains for minutes: Ctrl-C lands in it
         if experiment.id == "1.1/tanh":
@@ -119,7 +119,7 @@ INTERRUPTED = textwrap.dedent('''
             time.sleep(120)
         return _run(self, experiment, profile, seed)
 
-    Runner.run = _long
+    RunCache.run = _long
 ''')
 
 

@@ -2,6 +2,7 @@
 through the store; a broken record is skipped with a line naming it, and a missing optional package names its extra."""
 import math
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,22 @@ def test_cli_output_option_and_tensorboard_hint(run_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"tensorboard --logdir {run_dir.resolve() / 'export' / 'tensorboard'}" in out
     assert (run_dir / "export" / "tensorboard" / "1.1_hidden-500" / "quick-seed10").is_dir()
+
+
+def test_a_format_is_one_entry_in_the_list_and_the_cli_offers_it(run_dir, monkeypatch, capsys):
+    """``EXPORT_FORMATS`` is the one list: an entry added there is a ``--format`` choice, with its default file name
+    under DIR/export/, and nothing else changes."""
+    def write_json_lines(source, output):
+        import json
+
+        rows = export.epoch_rows(source)
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return Path(output), [f"wrote {output} ({len(rows)} lines)"]
+
+    monkeypatch.setitem(export.EXPORT_FORMATS, "jsonl", export.ExportFormat("jsonl", write_json_lines, "epochs.jsonl"))
+    assert main(["export", str(run_dir), "--format", "jsonl"]) == 0
+    path = run_dir.resolve() / "export" / "epochs.jsonl"
+    assert f"wrote {path} (12 lines)" in capsys.readouterr().out and len(path.read_text().splitlines()) == 12
+    with pytest.raises(BnbenchError, match="use csv, parquet, tensorboard, jsonl"):
+        export.export(run_dir, "xlsx")

@@ -19,6 +19,8 @@ FORBIDDEN = {
     "store": ("bnbench.outputs", "bnbench.runner", "bnbench.plugin", "bnbench.cli"),
     "outputs": ("bnbench.runner", "bnbench.plugin", "bnbench.cli"),
 }
+# the session's own rooms (the run cache, the workers' shards) sit beside the runner: nothing below imports them
+FORBIDDEN = {room: names + ("bnbench.run_cache", "bnbench.shards") for room, names in FORBIDDEN.items()}
 
 
 def _type_checking_only(tree) -> set[int]:

@@ -52,6 +52,10 @@ def test_a_declared_section_is_cut_by_every_profile_and_by_the_command_line(regi
                     scales={"quick": bnbench.Scale(epochs=3, train_per_class=300)})
     exp = bnbench.experiment("toy/mynet", "MyNet", bnbench.recipe("toy", "MyNet", model_source="my paper"))
     assert exp.config.epochs == 30 and exp.config.batch_size == 64 and exp.provenance["epochs"] == "my paper"
+    # a default the user's base does not give is bnbench's, said with what it does, not "study code"
+    assert exp.provenance["train_per_class"] == ("assumption: bnbench's default (None: the whole official training "
+                                                 "split)")
+    assert not any(source == "study code" for source in exp.provenance.values()), exp.provenance
     smoke = scaled_config(exp.config, get_profile("smoke"), "toy", 0)
     assert (smoke.epochs, smoke.train_per_class) == (DEFAULT_SCALES["smoke"].epochs, 100)   # never the full scale
     quick = scaled_config(exp.config, get_profile("quick"), "toy", 0)
@@ -254,3 +258,15 @@ def test_an_executor_value_that_names_nothing_is_one_line(value, address, messag
 
     with pytest.raises(ConfigError, match=__import__("re").escape(message)):
         parse_executor(value, address)
+
+
+def test_options_hold_the_executor_as_engine_and_address_once():
+    """Options normalises the one value (``ray://HEAD:PORT``) when made: everything after reads the engine's name,
+    and a Runner knows whether its runs train elsewhere without parsing again."""
+    from bnbench.runner import Options, Runner
+
+    options = Options(executor="ray:10.0.0.1:6379", out="unused")
+    assert (options.executor, options.ray_address) == ("ray", "10.0.0.1:6379")
+    assert Runner(options).remote and not Runner(Options(out="unused")).remote
+    with pytest.raises(ConfigError, match="name two clusters"):
+        Options(executor="ray://a:1", ray_address="b:2", out="unused")

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from bnbench.outputs.provenance import code_warning
-from bnbench.publish import figure_file, gather, published_section, publish, section_markdown, splice
+from bnbench.errors import BnbenchError
+from bnbench.publish import (gather, published_section, publish, read_spec, section_markdown, splice,
+                             verify)
 from bnbench.store import Store, load_record
 from bnbench.study.catalog import experiments_in
 from bnbench.study.profiles import get_profile, scaled_config
@@ -117,16 +119,65 @@ def test_every_committed_record_reads_back_through_the_store(name):
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_the_readme_says_what_the_committed_records_say(name):
     folder = ROOT / "results" / name
+    spec = read_spec(folder)
+    assert (spec.profile, spec.sections) == PUBLISHED[name] and (folder / spec.readme).resolve() == ROOT / "README.md"
+    assert verify(folder) == [], ("README's published section differs from the records: run "
+                                  f"`bnbench publish RUN_DIR results/{name} --readme README.md`")
     pub = gather(folder, name, *PUBLISHED[name])
-    figure = folder / "plots" / figure_file(*PUBLISHED[name])
-    want = section_markdown(pub, f"results/{name}", f"results/{name}/plots/{figure.name}" if figure.is_file()
-                            else None)
-    got = published_section((ROOT / "README.md").read_text(encoding="utf-8"), name)
-    assert got == want, ("README's published section differs from the records: run "
-                         f"`bnbench publish RUN_DIR results/{name} --readme README.md`")
     summary = json.loads((folder / "summary.json").read_text())
     assert {c["claim_id"]: c["verdict"] for c in summary["claims"]} == {c.id: r.verdict for c, r in pub.decided}
     assert not math.isnan(sum(len(r.a_values) for _, r in pub.decided))
+
+
+def _published(tmp_path):
+    run, dest = tmp_path / "run", tmp_path / "repo" / "results" / "full-1.1"
+    _fake_run(run, {e.id: 3 for e in experiments_in("1.1")})
+    readme = tmp_path / "repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("# project\n")
+    publish(run, dest, name="full-1.1", readme=readme, data_note="a test copy")
+    return dest, readme
+
+
+def test_verify_passes_a_fresh_publish_and_names_each_kind_of_drift(tmp_path):
+    """``bnbench verify``: the mutations it exists for (a README edited by hand, a verdict changed in summary.json,
+    a record altered or broken) each make it fail, naming what."""
+    from bnbench.cli import main
+
+    dest, readme = _published(tmp_path)
+    assert "the data: a test copy." in readme.read_text()
+    assert verify(dest) == [] and main(["verify", str(dest)]) == 0
+    text = readme.read_text()
+    readme.write_text(text.replace("**supported**", "**contradicted**", 1))
+    [problem] = verify(dest)
+    assert "section differs from what the records say" in problem and "-| `1.1/" in problem
+    assert main(["verify", str(dest)]) == 1
+    readme.write_text(text)
+
+    summary = dest / "summary.json"
+    kept = summary.read_text()
+    summary.write_text(kept.replace('"verdict": "supported"', '"verdict": "contradicted"', 1))
+    assert any("summary.json's verdicts differ" in p for p in verify(dest))
+    summary.write_text(kept)
+
+    record = sorted((dest / "records" / "1.1_hidden-500").glob("*.json"))[0]
+    record.write_text(record.read_text().replace('"epochs": 50', '"epochs": 49', 1))   # its hash no longer holds
+    problems = verify(dest)
+    assert any("does not read back" in p for p in problems) and any("records/ holds" in p for p in problems)
+
+
+@pytest.mark.parametrize("spec", [
+    '{"format": 1, "name": "x", "profile": "full", "sections": ["1.1"], "readme": "../../../../../etc/x.md"}',
+    '{"format": 1, "name": "x", "profile": "full", "sections": ["1.1"], "readme": "/etc/passwd"}',
+    '{"format": 1, "name": "x", "profile": "full", "sections": ["1.1"], "readme": "../a/../../b.md"}',
+    '{"format": 1, "name": "x", "profile": "full", "sections": []}',
+    '{"format": 2, "name": "x", "profile": "full", "sections": ["1.1"]}',
+    '[1, 2]',
+])
+def test_a_published_json_bnbench_did_not_write_is_refused(tmp_path, spec):
+    (tmp_path / "published.json").write_text(spec)
+    with pytest.raises(BnbenchError, match="not a published.json bnbench wrote"):
+        read_spec(tmp_path)
 
 
 def test_a_claim_resumed_from_another_commits_records_says_so(tmp_path):

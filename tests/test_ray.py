@@ -169,8 +169,8 @@ def test_ctrl_c_writes_only_the_returns_that_are_the_runs_submitted(tmp_path):
         runner._data, runner.say = "data", said.append
         profile = runner.profile("smoke")
         for seed in (0, 1):
-            assert runner.prefetch(EXPERIMENTS["1.1/base-nll"], profile, seed)
-        assert runner.keep_finished() == 1
+            assert runner.cache.prefetch(EXPERIMENTS["1.1/base-nll"], profile, seed)
+        assert runner.cache.keep_finished() == 1
     (written,) = (tmp_path / "out" / "records").rglob("*.json")
     assert "seed0" in written.name and runner.trained == 1
     (line,) = [l for l in said if "refused" in l]
@@ -372,19 +372,19 @@ def test_a_worker_killed_mid_run_is_retried_and_nothing_finished_is_lost(cluster
     data = synthetic_data(n_train=400, n_test=200, seed=0)
     runner = Runner(Options(out=str(tmp_path / "out"), executor="ray", seeds=2, epochs=2, subset=20))
     runner._data = data
-    runner._executor = RayExecutor(max_retries=2, say=lambda line: None)
-    runner.executor.start()
+    runner.cache.executor = RayExecutor(max_retries=2, say=lambda line: None)
+    runner.cache.executor.start()
     experiment, profile = EXPERIMENTS["1.1/base-nll"], with_overrides(get_profile("smoke"), seeds=2, epochs=2,
                                                                       subset=20)
     for seed in range(2):
-        assert runner.prefetch(experiment, profile, seed)
+        assert runner.cache.prefetch(experiment, profile, seed)
     records, killed = _with_a_kill(lambda: runner.run_all(experiment, profile))
     assert killed, "no training worker was seen to kill (the runs finished first)"
     assert [r.finished_at for r in records] and all(r.finished_at for r in records)
     assert len(list((tmp_path / "out" / "records").rglob("*.json"))) == 2
     for seed, record in enumerate(records):
         assert runner.store.load_finished(experiment.id, profile.name, seed, record.config_hash) is not None
-    runner.close_executor()
+    runner.cache.close()
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
@@ -414,19 +414,19 @@ def test_ctrl_c_keeps_the_runs_the_cluster_finished_and_cancels_the_rest(cluster
     data = synthetic_data(n_train=400, n_test=200, seed=0)
     runner = Runner(Options(out=str(tmp_path / "out"), executor="ray", seeds=3, epochs=1, subset=10))
     runner._data = data
-    runner._executor = RayExecutor(say=lambda line: None)
-    runner.executor.start()
+    runner.cache.executor = RayExecutor(say=lambda line: None)
+    runner.cache.executor.start()
     profile = runner.profile("smoke")
     fast, slow = EXPERIMENTS["1.1/base-nll"], EXPERIMENTS["1.1/hidden-500"]
-    assert runner.prefetch(fast, profile, 0)
+    assert runner.cache.prefetch(fast, profile, 0)
     for seed in (1, 2):
-        assert runner.prefetch(slow, profile, seed)
-    first = runner.executor._pending[next(iter(runner.executor._pending))].ref
+        assert runner.cache.prefetch(slow, profile, seed)
+    first = runner.cache.executor._pending[next(iter(runner.cache.executor._pending))].ref
     cluster.wait([first], timeout=60)                              # the first run is done; others may be
-    kept = runner.keep_finished()
+    kept = runner.cache.keep_finished()
     assert kept >= 1
-    assert not runner.executor._pending                            # the rest cancelled
+    assert not runner.cache.executor._pending                            # the rest cancelled
     assert len(list((tmp_path / "out" / "records").rglob("*.json"))) == kept
-    fast_hash = next(h for h, (e, _p, s) in runner._prefetched.items() if e is fast and s == 0)
+    fast_hash = next(h for h, (e, _p, s) in runner.cache._prefetched.items() if e is fast and s == 0)
     assert runner.store.load_finished(fast.id, profile.name, 0, fast_hash) is not None
-    runner.close_executor()
+    runner.cache.close()

@@ -89,6 +89,13 @@ class RunRecord:
         return self.epochs[-1]["train_loss"] if self.epochs and not self.diverged else float("nan")
 
     @property
+    def final_train_acc(self) -> float:
+        """The last epoch's training accuracy, as measured while it trained (over the epoch's batches, in training
+        mode: dropout and any injected noise on); NaN for a diverged run or a record without one."""
+        value = self.epochs[-1].get("train_acc") if self.epochs and not self.diverged else None
+        return float("nan") if value is None else value
+
+    @property
     def epoch_times(self) -> list[float]:
         return [e["train_time_s"] for e in self.epochs]
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError
@@ -270,3 +270,49 @@ def _write_run(SummaryWriter, folder: Path, record: RunRecord) -> None:
                 writer.add_scalar("step/train_loss", float(losses[i]), global_step=i)
     finally:
         writer.close()
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One ``bnbench export --format``: how it writes a run folder (``write(run_dir, output) -> (path, lines)``,
+    the lines printed after it: what was written and how to read it), where by default (under DIR/export/), and
+    what it needs installed (shown in the CLI's help)."""
+    name: str
+    write: Callable[[str | Path, str | Path], tuple[Path, list[str]]]
+    default: str
+    needs: str = ""
+
+
+def _export_rows(writer, reader: str):
+    def write(run_dir, output):
+        rows = epoch_rows(run_dir)
+        path = writer(rows, output)
+        runs = len({(r["experiment"], r["profile"], r["seed"], r["config_hash"]) for r in rows})
+        return path, [f"wrote {path} ({len(rows)} epochs of {runs} runs)", f"read it with: {reader}({str(path)!r})"]
+    return write
+
+
+def _export_tensorboard(run_dir, output):
+    import shlex
+
+    path = write_tensorboard(run_dir, output)
+    return path, [f"wrote {path}", f"view it with: tensorboard --logdir {shlex.quote(str(path))}"]
+
+
+# Every export format, in the order the CLI lists them (the first is the default): adding one is one entry here.
+EXPORT_FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
+    ExportFormat("csv", _export_rows(write_csv, "pandas.read_csv"), "epochs.csv"),
+    ExportFormat("parquet", _export_rows(write_parquet, "pandas.read_parquet"), "epochs.parquet",
+                 needs="pip install 'bnbench[export]'"),
+    ExportFormat("tensorboard", _export_tensorboard, "tensorboard", needs="pip install 'bnbench[tensorboard]'"),
+)}
+
+
+def export(run_dir: str | Path, format: str = "csv", output: str | Path | None = None) -> tuple[Path, list[str]]:
+    """Write ``run_dir``'s records in ``format`` (one of ``EXPORT_FORMATS``) at ``output`` (default
+    DIR/export/<the format's default name>). Returns the path written and the lines that say what and how to read."""
+    try:
+        fmt = EXPORT_FORMATS[format]
+    except KeyError:
+        raise BnbenchError(f"export format {format!r} is not known; use {', '.join(EXPORT_FORMATS)}") from None
+    return fmt.write(run_dir, output or Store(run_dir).out / "export" / fmt.default)

@@ -207,11 +207,19 @@ def _pct(x) -> float:
 # One claim: training loss per step and test accuracy per epoch, every seed of both sides.
 
 
+ACCURACY_PANELS = {   # plot_claim_curves' right panel: which accuracy per epoch, its title and axis label
+    "test": ("test_acc", "Test accuracy per evaluated epoch", "test accuracy (%)"),
+    "train": ("train_acc", "Training accuracy per epoch\n(measured while training, in training mode)",
+              "training accuracy (%)"),
+}
+
+
 def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
-                      colors: Mapping[str, str] | None = None) -> Path:
+                      colors: Mapping[str, str] | None = None, accuracy: str = "test") -> Path:
     """Left: training loss per step (every seed; light display smoothing). Right: test accuracy (%) per
-    evaluated epoch (every seed). A diverged run is drawn as far as it got, its last point marked with an
-    x, and its side's legend entry says how many seeds diverged."""
+    evaluated epoch (every seed), or the training accuracy (``accuracy="train"``). A diverged run is drawn as far
+    as it got, its last point marked with an x, and its side's legend entry says how many seeds diverged."""
+    key, acc_title, acc_label = ACCURACY_PANELS[accuracy]
     colour = side_colours(sides, colors)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(13, 5))
     try:
@@ -240,15 +248,15 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
                     ax_loss.plot(np.arange(raw.size), y, color=c, linewidth=0.9, alpha=0.75,
                                  linestyle="--" if r.diverged else "-", marker=SEED_MARKERS[seed % 8],
                                  markevery=max(1, raw.size // 8), markersize=4)
-                ev = [e for e in r.epochs if e.get("test_acc") is not None]
+                ev = [e for e in r.epochs if e.get(key) is not None]
                 if ev:
-                    ax_acc.plot([e["epoch"] for e in ev], [_pct(e["test_acc"]) for e in ev], color=c,
+                    ax_acc.plot([e["epoch"] for e in ev], [_pct(e[key]) for e in ev], color=c,
                                 marker=SEED_MARKERS[seed % 8], markersize=4, linewidth=1.2, alpha=0.85,
                                 linestyle="--" if r.diverged else "-")
                 if r.diverged:
                     div_points += _divergence_point(r, raw)
                     if ev:
-                        ax_acc.plot([ev[-1]["epoch"]], [_pct(ev[-1]["test_acc"])], marker="x", color="black",
+                        ax_acc.plot([ev[-1]["epoch"]], [_pct(ev[-1][key])], marker="x", color="black",
                                     markersize=9, markeredgewidth=2, linestyle="none", zorder=5)
 
         # Loss panel.
@@ -285,12 +293,12 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
             ax_acc.axhline(CHANCE_ACCURACY * 100, **CHANCE_STYLE)
         else:
             _no_data(ax_acc, "no evaluated epochs")
-        ax_acc.set_title("Test accuracy per evaluated epoch")
+        ax_acc.set_title(acc_title)
         ax_acc.set_xlabel("epoch")
         # epochs are whole numbers: min_n_ticks=1, or a single epoch falls back to ticks 0.945 ... 1.050
         ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax_acc.set_xlim(0.5, max((e["epoch"] for rs in sides.values() for r in rs for e in r.epochs), default=1) + 0.5)
-        ax_acc.set_ylabel("test accuracy (%)")
+        ax_acc.set_ylabel(acc_label)
         ax_acc.grid(True, alpha=0.3)
 
         n_seeds = max((len(rs) for rs in sides.values()), default=0)
@@ -656,7 +664,7 @@ def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: s
 
 
 FIGURES = {
-    "curves": lambda path, title, sides: plot_claim_curves(path, title, sides),
+    "curves": lambda path, title, sides, accuracy="test": plot_claim_curves(path, title, sides, accuracy=accuracy),
     "band": lambda path, bands, log, study, quantity: plot_band(path, bands, log=log, study=study, quantity=quantity),
     "probe": lambda path, series, ylabel, title: plot_probe_metric(path, series, ylabel=ylabel, title=title),
     "landscape": lambda path, series: plot_loss_landscape(path, series),

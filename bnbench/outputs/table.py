@@ -158,6 +158,12 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+# ``bnbench summary --format``: "table" (the terminal's rich tables) and every plain-rows format, name -> writer
+# (a writer turns ``claim_rows`` into text). Adding one is one entry here.
+ROW_FORMATS = {"md": to_markdown, "csv": to_csv}
+SUMMARY_FORMATS = ("table", *ROW_FORMATS)
+
+
 def _compact(title: str, rows: list[tuple[str, str]]):
     """A table's rows as two lines each (a name line, an indented numbers line): readable at 80 columns."""
     from rich.console import Group

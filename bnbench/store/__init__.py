@@ -74,6 +74,46 @@ class Store:
     def __init__(self, out: str | Path):
         self.out = Path(out).expanduser().resolve()
         watch_output_folder(self.out)
+        self._run_lock: int | None = None
+        self.claimed = False   # whether this process holds the folder for its run (``claim``)
+
+    # -- holding the folder for one run ------------------------------------------------------------
+    def claim(self, run_id: str, shared: bool = False) -> None:
+        """Before any training: the folder is writable, and this run holds it (``files.acquire_run_lock``): a
+        second pytest process on the same folder is refused with one line naming the holder's pid, while the
+        xdist workers of one run (``shared``) hold it together. The process that finds the folder free removes
+        the temporary files a killed run left there (only bnbench's own, in the folders it writes)."""
+        from bnbench.store.files import acquire_run_lock
+
+        self.check_writable()
+        if not self.claimed:
+            self._run_lock, first = acquire_run_lock(self.out, run_id, shared=shared)
+            self.claimed = True
+            if first:
+                self.remove_orphans()
+
+    def release(self) -> None:
+        from bnbench.store.files import release_run_lock
+
+        release_run_lock(self._run_lock)
+        self._run_lock, self.claimed = None, False
+
+    def check_writable(self) -> None:
+        """The folder is made (the one every later write checks it still is: ``files.check_output_folder``) and
+        takes a file, named like bnbench's temporary files so that the sweep finds it. ConfigError otherwise."""
+        import tempfile
+
+        from bnbench.errors import ConfigError
+        from bnbench.store.files import TMP_PREFIX, check_output_folder
+
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            check_output_folder(self.out)
+            with tempfile.NamedTemporaryFile(dir=self.out, prefix=f"{TMP_PREFIX}write-test.", suffix=".tmp"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"--bnbench-out {self.out}: cannot write there ({exc.strerror or exc}); "
+                              "choose a writable directory") from None
 
     def remove_orphans(self) -> int:
         """Delete the temporary files a killed run left in the folders bnbench writes (the output folder itself,

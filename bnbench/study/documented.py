@@ -106,8 +106,11 @@ def _settings(source: str, **values) -> dict[str, Setting]:
     return {k: Setting(v, source) for k, v in values.items()}
 
 
+# What the study's scripts do that TrainConfig calls a default: the whole official split, every epoch, no probes.
+_WHOLE_RUN = _settings(STUDY_CODE, train_per_class=None, test_per_class=None, max_steps=None, probe_every=0)
 # Section 1 (project2_MyNet.py, project2_My_Res_Net.py, project2_My_VGG_Net.py as posted).
 SECTION_1 = {
+    **_WHOLE_RUN,
     **_settings(STUDY_CODE, optimizer="sgd", lr=0.03, momentum=0.5, weight_decay=1e-3, batch_size=32, loss="nll",
                 normalization="course", augment=False, init="default", eval_every=1),
     "model_args.dropout": Setting(0.5, STUDY_CODE),   # MyNet's two Dropout(0.5); VGGNet's are part of the network
@@ -115,12 +118,14 @@ SECTION_1 = {
 }
 # Section 2 (the course template: VGG_Loss_Landscape_*.py).
 SECTION_2 = {
+    **_WHOLE_RUN,
     **_settings(TEMPLATE, optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0, batch_size=128,
                 loss="cross_entropy", normalization="course", augment=False, init="default", seed=2020,
                 eval_every=1),
 }
 # Section 2.3 as Santurkar et al. measured it (SGD, constant lr 0.1, batch 128, 15,000 steps, fp32).
 SANTURKAR = {
+    **_WHOLE_RUN,
     **_settings(PAPER, optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=128, max_steps=15_000,
                 loss="cross_entropy", normalization="course", augment=False, precision="fp32", init="default"),
     "seed": Setting(2020, assumption("the paper gives no seed; the course template's 2020 + k")),

@@ -55,8 +55,12 @@ _EXECUTION_SETTINGS = {
     "deterministic": study.EXECUTION, "track_grad_change": study.EXECUTION,
     "precision": study.assumption("bf16 autocast where the hardware computes bf16 natively (about 1.7x on the VGGs); "
                                   "the study ran fp32"),
-    "train_per_class": study.STUDY_CODE, "test_per_class": study.STUDY_CODE,   # None: the whole official split
-    "max_steps": study.STUDY_CODE, "probe_every": study.STUDY_CODE,           # None / 0: the study has neither
+}
+# What bnbench's defaults of the other settings mean, for a section whose base recipe does not give them (a user's
+# study): its provenance says it is bnbench's default and what that does, never that some study's code chose it.
+_DEFAULT_MEANING = {
+    "train_per_class": "the whole official training split", "test_per_class": "the whole official test split",
+    "max_steps": "every step of every epoch", "probe_every": "no gradient probes",
 }
 
 
@@ -89,8 +93,9 @@ def recipe(section: str, model: str, model_args: dict[str, study.Setting] | None
     provenance = {k: v.source for k, v in settings.items()}
     for name in (f.name for f in dataclasses.fields(TrainConfig)):
         if name not in provenance and name != "model_args":
+            meaning = f": {_DEFAULT_MEANING[name]}" if name in _DEFAULT_MEANING else ""
             provenance[name] = _EXECUTION_SETTINGS.get(name) or study.assumption(
-                f"bnbench's default ({getattr(config, name)!r})")
+                f"bnbench's default ({getattr(config, name)!r}{meaning})")
     return config, provenance
 
 

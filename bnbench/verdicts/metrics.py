@@ -64,6 +64,8 @@ class Metric:
     regression: str | None = None
     reader: Callable[[Runs], float] = field(default=lambda runs: math.nan, repr=False, compare=False)
     not_comparable: Callable[[Runs], str | None] = field(default=lambda runs: None, repr=False, compare=False)
+    # the default figure's right panel (beside the training loss): "test" or "train" accuracy per epoch
+    accuracy_panel: str = "test"
     interleaved = False              # measured by bnbench.engine.timing (both sides alternated), not read off runs
     per_step = False                 # reads the runs' per-step series (step_loss, step_grad_change): pooling keeps them
 
@@ -94,7 +96,7 @@ class Metric:
         return {}, []
 
     def figures(self, claim: "Claim", records: Records, timings: list[dict] | None = None) -> list[Figure]:
-        return [Figure("curves", {"title": f"{claim.id}: {claim.sentence}",
+        return [Figure("curves", {"title": f"{claim.id}: {claim.sentence}", "accuracy": self.accuracy_panel,
                                   "sides": {e.label: records[e.id] for e in claim.experiments}})]
 
     def format(self, value: float) -> str:
@@ -486,6 +488,8 @@ def register_metric(metric: Metric) -> Metric:
         raise ConfigError(f"register_metric({metric!r}): give a bnbench.Metric (or a subclass's instance)")
     if not isinstance(metric.name, str) or not metric.name.isidentifier():
         raise ConfigError(f"metric name {metric.name!r}: use a Python identifier, e.g. 'noise_gap'")
+    if metric.accuracy_panel not in ("test", "train"):
+        raise ConfigError(f"metric {metric.name!r}: accuracy_panel {metric.accuracy_panel!r}; use 'test' or 'train'")
     if metric.regression not in REGRESSIONS:
         raise ConfigError(f"metric {metric.name!r}: regression {metric.regression!r}; use one of "
                           f"{', '.join(map(str, REGRESSIONS))}")

@@ -47,8 +47,28 @@ _NOISE = {"noise_mean": Setting(0.5, assumption("the paper does not give the noi
 noisy = bnbench.experiment(f"{SECTION}/vgg-a-noisy-bn", "VGG-A + noisy BatchNorm",
                            bnbench.recipe(SECTION, "VGG_A_NoisyBatchNorm", _NOISE, model_source=PAPER))
 
+
+def _chance(runs) -> str | None:
+    """A side that never trained past a uniform guess cannot speak to how well it trains."""
+    run = runs[0]
+    if run.diverged:
+        return "the run diverged"
+    return None if run.left_chance else f"its training loss never left chance level (final training accuracy " \
+                                        f"{run.final_train_acc * 100:.1f}%)"
+
+
+# Figure 2 plots *training* accuracy: the claim is about how a network trains, so its metric is the last epoch's
+# training accuracy as measured while training (noise on, as the paper's networks trained). Test accuracy is in the
+# records too; README.md says what it shows.
+TRAIN_ACCURACY = bnbench.register_metric(bnbench.Metric(
+    "final_train_acc", "final epoch's training accuracy (over its batches, in training mode, noise on)",
+    scale=100.0, unit=" pp", measured_as="final epoch, training", regression="drop",
+    reader=lambda runs: runs[0].final_train_acc, not_comparable=_chance, accuracy_panel="train"))
+
 bnbench.claim(f"{SECTION}/noisy-bn-trains-like-bn", "noisy BatchNorm trains about as well as BatchNorm (Figure 2: "
-              "the same test accuracy despite the injected covariate shift)", noisy, batchnorm, "equivalent", 0.02,
-              "2 points of accuracy: Figure 2's noisy and standard BatchNorm curves end within about a point")
-bnbench.claim(f"{SECTION}/noisy-bn-beats-no-bn", "noisy BatchNorm beats the network without BatchNorm (Figure 2)",
-              noisy, standard, "greater", 0.01, "1 point of accuracy: smaller gaps are within seed-to-seed spread")
+              "the same training accuracy despite the injected covariate shift)", noisy, batchnorm, "equivalent",
+              0.02, "2 points of accuracy: Figure 2's noisy and standard BatchNorm curves end within about a point",
+              metric=TRAIN_ACCURACY)
+bnbench.claim(f"{SECTION}/noisy-bn-beats-no-bn", "noisy BatchNorm trains better than the network without BatchNorm "
+              "(Figure 2)", noisy, standard, "greater", 0.01,
+              "1 point of accuracy: smaller gaps are within seed-to-seed spread", metric=TRAIN_ACCURACY)

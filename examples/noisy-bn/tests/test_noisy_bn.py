@@ -64,3 +64,15 @@ def test_only_the_public_api_is_used():
 def test_impossible_noise_is_refused(bad):
     with pytest.raises(bnbench.ConfigError):
         NoisyBatchNorm2d(4, **bad)
+
+
+def test_the_published_quick_verdicts_are_what_the_records_say():
+    """README.md's "Measured" section is generated from results/quick/ by ``bnbench publish``; ``bnbench verify``
+    reads every record back, decides both claims again and compares them with summary.json and the README."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "quick"
+    out = subprocess.run([sys.executable, "-m", "bnbench.cli", "verify", str(folder)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(list((folder / "records").rglob("*.json"))) == 9   # 3 experiments x 3 seeds
