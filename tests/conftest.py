@@ -43,3 +43,12 @@ def _shared_synthetic_sets_are_unchanged():
     yield
     changed = factories.changed_synthetic_sets()
     assert not changed, f"a test or the code under test wrote into shared data: {', '.join(changed)}"
+
+
+@pytest.fixture(autouse=True)
+def _subprocesses_are_not_xdist_workers(monkeypatch):
+    """Under ``pytest -n``, a worker's environment says it is one (PYTEST_XDIST_WORKER, ...), and a pytest this test
+    starts in a subprocess inherits it: pytest-benchmark then disables its benchmarks there as if that pytest ran
+    under xdist (tests/test_end_of_run.py saw no epoch-time tables). The variables go for the test's duration."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
