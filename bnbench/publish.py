@@ -59,6 +59,9 @@ def gather(folder: str | Path, name: str, profile_name: str, sections: tuple[str
     store, profile = Store(folder), get_profile(profile_name)
     runs: dict[str, list[RunRecord | None]] = {}
     for section in sections:
+        if not experiments_in(section):
+            raise BnbenchError(f"section {section!r} declares no experiments in this process: install the study "
+                               "that declares it (its bnbench.studies entry point), or name its --section")
         for exp in experiments_in(section):
             runs[exp.id] = [store.load_finished(exp.id, profile.name, seed,
                                                 scaled_config(exp.config, profile, exp.section, seed).hash)
@@ -115,8 +118,8 @@ def _meaning(claim: Claim, result: ClaimResult) -> str:
     if result.verdict == CONTRADICTED:
         return {"greater": f"the data exclude an advantage of {margin} or more: at this scale the claim fails",
                 "less": f"the data exclude a drop of {margin} or more: at this scale the claim fails",
-                "not_greater": f"one side beats the other by more than {margin}: the claim fails",
-                "equivalent": f"the sides differ by more than {margin}: the claim fails"}[claim.kind]
+                "not_greater": f"one side beats the other by more than {margin}: at this scale the claim fails",
+                "equivalent": f"the sides differ by more than {margin}: at this scale the claim fails"}[claim.kind]
     return f"the difference is inside seed-to-seed noise at n={len(result.a_values)}: neither shown nor excluded"
 
 

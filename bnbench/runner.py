@@ -16,7 +16,7 @@ from bnbench.errors import BnbenchError, ConfigError
 from bnbench.store import Store, Summary
 from bnbench.study.claims import Claim
 from bnbench.study.experiments import Experiment
-from bnbench.study.profiles import Profile, get_profile, scaled_config, with_overrides
+from bnbench.study.profiles import Profile, get_profile, with_overrides
 from bnbench.verdicts.evaluate import ClaimResult, evaluate
 
 

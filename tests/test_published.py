@@ -195,3 +195,9 @@ def test_a_claim_resumed_from_another_commits_records_says_so(tmp_path):
     same = Runner(Options(out=str(tmp_path / "same"), resume=True)).check(CLAIMS["1.1/hidden-500-beats-100"],
                                                                          get_profile("full"))
     assert not [n for n in same.notes if n.startswith("warning")]
+
+
+def test_verify_of_a_section_this_process_does_not_declare_says_what_to_install(tmp_path):
+    (tmp_path / "published.json").write_text('{"format": 1, "name": "x", "profile": "quick", "sections": ["9.9"]}')
+    with pytest.raises(BnbenchError, match="install the study that declares it"):
+        verify(tmp_path)
