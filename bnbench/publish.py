@@ -270,8 +270,9 @@ class Spec:
 
 
 def read_spec(dest: str | Path) -> Spec | None:
-    """DEST/published.json, validated (an untrusted file: bounded, types checked, the README confined to DEST's
-    repository side of the tree: a relative path with no "..", no absolute path); None where there is none."""
+    """DEST/published.json, validated (an untrusted file: bounded, types checked; the README a relative ``.md``
+    path that climbs at most 3 folders out of DEST and never again after, no absolute path); None where there is
+    none."""
     from bnbench.store.files import read_json
 
     path = Store(dest).out / SPEC_FILE
@@ -305,8 +306,8 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     from bnbench.runner import Options, Runner
     from bnbench.store.files import write_json_atomic, write_text_atomic
 
+    earlier = read_spec(dest)
     if data_note is None:
-        earlier = read_spec(dest)
         data_note = earlier.data_note if earlier is not None else ""
     copy_records(source, dest, profile_name, sections)
     pub = gather(dest, name, profile_name, sections)
@@ -326,7 +327,7 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     if runner.report_path is None:   # finish() wrote it where a claim was decided
         write_report(dest)
     out = Store(dest).out
-    readme_rel = None
+    readme_rel = earlier.readme if earlier is not None else None   # kept: verify still holds that README to them
     if readme is not None:
         readme = Path(readme).resolve()
         text = expected_section(pub, out, readme.parent if repo_root is None else Path(repo_root).resolve(),

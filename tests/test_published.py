@@ -147,6 +147,8 @@ def test_verify_passes_a_fresh_publish_and_names_each_kind_of_drift(tmp_path):
     dest, readme = _published(tmp_path)
     assert "the data: a test copy." in readme.read_text()
     assert verify(dest) == [] and main(["verify", str(dest)]) == 0
+    publish(tmp_path / "run", dest, name="full-1.1")          # again, no README named: the spec keeps both
+    assert read_spec(dest).readme == "../../README.md" and read_spec(dest).data_note == "a test copy"
     text = readme.read_text()
     readme.write_text(text.replace("**supported**", "**contradicted**", 1))
     [problem] = verify(dest)
