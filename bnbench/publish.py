@@ -252,6 +252,7 @@ def figure_file(profile_name: str, sections: tuple[str, ...]) -> str:
 
 SPEC_FILE = "published.json"   # DEST/published.json: what was published, so that ``verify`` needs only the folder
 MAX_SPEC_BYTES = 16_384
+MAX_README_BYTES = 4 << 20    # a README verify reads: text, a few hundred kB at most in practice
 
 
 @dataclass(frozen=True)
@@ -382,9 +383,11 @@ def verify(dest: str | Path, readme: str | Path | None = None) -> list[str]:
         Path(os.path.normpath(out / spec.readme)) if spec.readme else None)
     if readme_path is None:
         return problems
-    try:
-        text = readme_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    from bnbench.store.files import read_bytes
+
+    try:   # a regular file, not a link, at most MAX_README_BYTES
+        text = read_bytes(readme_path, MAX_README_BYTES, "a README").decode("utf-8")
+    except (OSError, UnicodeDecodeError, BnbenchError) as exc:
         return problems + [f"{readme_path}: cannot read it ({exc})"]
     got = published_section(text, spec.name)
     want = expected_section(pub, out, readme_path.resolve().parent, spec.data_note)

@@ -203,3 +203,17 @@ def test_verify_of_a_section_this_process_does_not_declare_says_what_to_install(
     (tmp_path / "published.json").write_text('{"format": 1, "name": "x", "profile": "quick", "sections": ["9.9"]}')
     with pytest.raises(BnbenchError, match="install the study that declares it"):
         verify(tmp_path)
+
+
+def test_verify_reads_a_readme_only_as_a_bounded_regular_file(tmp_path):
+    dest, readme = _published(tmp_path)
+    target = tmp_path / "elsewhere.md"
+    target.write_text(readme.read_text())
+    readme.unlink()
+    readme.symlink_to(target)                      # a link planted where the README was
+    [problem] = verify(dest)
+    assert "cannot read it" in problem and "link" in problem
+    readme.unlink()
+    readme.write_bytes(b"x" * (5 << 20))           # over the cap
+    [problem] = verify(dest)
+    assert "cannot read it" in problem
