@@ -38,6 +38,7 @@ _API = {
     "upper_mean": "bnbench.verdicts.metrics", "width_mean": "bnbench.verdicts.metrics",
     "register_model": "bnbench.engine.models", "create_model": "bnbench.engine.models",
     "experiments_in": "bnbench.study.experiments", "claims_in": "bnbench.study.claims",
+    "RunRecord": "bnbench.engine.record",   # what a Metric's reader is handed: one run's numbers
     "CIFAR10": "bnbench.engine.data", "synthetic_cifar": "bnbench.engine.data", "load_studies": "bnbench.studies",
 }
 __all__ = ["BnbenchError", "BnbenchInconclusive", "ConfigError", "DataError", "__version__", *_API]

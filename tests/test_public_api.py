@@ -36,7 +36,8 @@ def registries():
 def test_importing_bnbench_imports_no_torch_and_offers_the_api():
     code = ("import sys, bnbench\n"
             "names = ['section', 'Scale', 'Setting', 'assumption', 'recipe', 'experiment', 'claim', 'Metric',\n"
-            "         'register_metric', 'document', 'register_model', 'experiments_in', 'claims_in', 'load_studies']\n"
+            "         'register_metric', 'document', 'register_model', 'experiments_in', 'claims_in', 'load_studies',\n"
+            "         'RunRecord']\n"
             "[getattr(bnbench, n) for n in names]\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
             "print(sorted(set(names) - set(dir(bnbench))))")

@@ -48,7 +48,7 @@ noisy = bnbench.experiment(f"{SECTION}/vgg-a-noisy-bn", "VGG-A + noisy BatchNorm
                            bnbench.recipe(SECTION, "VGG_A_NoisyBatchNorm", _NOISE, model_source=PAPER))
 
 
-def _chance(runs) -> str | None:
+def _chance(runs: list[bnbench.RunRecord]) -> str | None:
     """A side that never trained past a uniform guess cannot speak to how well it trains."""
     run = runs[0]
     if run.diverged:
