@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnbench.engine.record import RunRecord
 from bnbench.errors import BnbenchError, BnbenchSkippedFile
-from bnbench.outputs.provenance import code_warning, commits
+from bnbench.outputs.provenance import code_warning, commits, trained_on
 from bnbench.outputs.table import evidence
 from bnbench.store import Store
 from bnbench.study.catalog import Claim, claims_in, experiments_in
@@ -213,6 +214,10 @@ def _machine(pub: Published, data_note: str = "") -> str:
     started = min(r.started_at for r in records)
     finished = max(r.finished_at for r in records)
     by = commits(records)
+    data = Counter(trained_on(r) or "not recorded" for r in records)
+    if set(data) != {"not recorded"}:   # what the records say of their data, beside what the publisher says
+        data_note = "; ".join(x for x in (data_note.rstrip("."), "fingerprint " + ", ".join(
+            f"{d} ({n} runs)" for d, n in sorted(data.items()))) if x)
     return (f"Trained on {', '.join(env('device_name'))} ({', '.join(env('device'))}, torch threads per run "
             f"{', '.join(env('torch_threads'))}), torch {', '.join(env('torch'))}, "
             f"{', '.join(env('precision'))}" + (f"; the data: {data_note.rstrip('.')}" if data_note else "") + ". "

@@ -88,6 +88,28 @@ def test_splice_replaces_only_its_section_and_refuses_duplicates():
         splice(readme + pub_a, pub_b, "x")
 
 
+def test_runs_on_two_copies_of_the_data_are_named_and_published_with_their_fingerprints(tmp_path):
+    on = lambda data: run_record(0.5, env={"git_commit": "a" * 40, "torch": "2.14.1", "precision": "fp32",  # noqa
+                                           **({"data": data} if data else {})})
+    original, jpeg = "sha256:00000000000000aa (50000 train, 10000 test)", "sha256:00000000000000bb (50000 train, 10000 test)"
+    warning = code_warning([on(original)], [on(jpeg), on(jpeg)])
+    assert "different data" in warning and f"{jpeg}: 2 runs" in warning and f"{original}: 1 runs" in warning
+    assert code_warning([on(original)], [on(original), on(None)]) is None    # a record that does not say: not counted
+    # the published section says what the records say of their data, beside the publisher's note
+    run, dest = tmp_path / "run", tmp_path / "repo" / "results" / "full-1.1"
+    _fake_run(run, {e.id: 2 for e in experiments_in("1.1")})
+    for path in (run / "records").rglob("*.json"):
+        data = json.loads(path.read_text())
+        data["env"]["data"] = jpeg
+        path.write_text(json.dumps(data))
+    readme = tmp_path / "repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("# p\n")
+    publish(run, dest, name="full-1.1", readme=readme, data_note="the JPEG copy")
+    assert f"the data: the JPEG copy; fingerprint {jpeg} (16 runs)." in readme.read_text()
+    assert verify(dest) == []
+
+
 def test_mixed_code_is_named():
     a = [run_record(0.5, env={"git_commit": "a" * 40, "torch": "2.14.1", "precision": "fp32"})]
     b = [run_record(0.5, env={"git_commit": "a" * 40, "torch": "2.15.0", "precision": "fp32"})]

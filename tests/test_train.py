@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bnbench.engine.config import TrainConfig
 from bnbench.errors import BnbenchError, ConfigError
+from bnbench.engine.data import fingerprint
 from bnbench.engine.train import resolve_device, train
 
 
@@ -28,6 +29,20 @@ def test_learns_the_synthetic_set(synthetic):
     assert [e["epoch"] for e in rec.epochs] == [1, 2]
     assert all(e["images"] == 1000 and e["train_time_s"] > 0 for e in rec.epochs)
     assert rec.env["torch"] == torch.__version__ and rec.config_hash == TrainConfig.from_dict(rec.config).hash
+    assert rec.env["data"] == fingerprint(synthetic) and rec.env["data"].endswith("(1000 train, 300 test)")
+
+
+def test_the_data_fingerprint_tells_two_copies_apart_by_one_pixel(synthetic_data):
+    import dataclasses
+
+    a, same = synthetic_data(n_train=200, n_test=50, seed=3), synthetic_data(n_train=200, n_test=50, seed=3)
+    assert fingerprint(a) == fingerprint(same) and fingerprint(a).startswith("sha256:")
+    pixel = a.train_x.clone()
+    pixel[7, 1, 2, 3] ^= 1                               # one bit of one pixel (a JPEG round trip changes many)
+    assert fingerprint(dataclasses.replace(a, train_x=pixel)) != fingerprint(a)
+    labels = a.test_y.clone()
+    labels[0] = (labels[0] + 1) % 10
+    assert fingerprint(dataclasses.replace(a, test_y=labels)) != fingerprint(a)
 
 
 def test_divergence_is_recorded_not_raised(synthetic):

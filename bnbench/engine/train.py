@@ -19,7 +19,7 @@ import torch
 from bnbench.engine import checkpoint as ckpt
 from bnbench.engine.checkpoint import Checkpoint
 from bnbench.engine.config import TrainConfig
-from bnbench.engine.data import CIFAR10, DeviceSplit, stratified_subset
+from bnbench.engine.data import CIFAR10, DeviceSplit, fingerprint, stratified_subset
 from bnbench.engine.device import native_bf16, resolve_device
 from bnbench.engine.env import environment
 from bnbench.engine.losses import loss_function
@@ -177,7 +177,7 @@ def train(config: TrainConfig, data: CIFAR10, *, device: str | torch.device = "c
     """
     device = resolve_device(device) if isinstance(device, str) else device
     record = RunRecord(config=config.to_dict(), config_hash=config.hash, device=str(device),
-                       env=environment(device), started_at=_now())
+                       env={**environment(device), "data": fingerprint(data)}, started_at=_now())
     try:
         with kernel_mode(config.deterministic, device):
             _train(config, data, device, record, progress, on_backward, cuda_graphs, checkpoint)

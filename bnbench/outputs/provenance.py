@@ -1,7 +1,8 @@
 """Which code trained which runs. A study-scale result is trained over days, across sessions and commits: a claim
 whose two sides were trained by code that computes differently compares the code as much as the claim. Records
-carry the commit (``env["git_commit"]``, ``git_dirty``), torch and precision they were trained with; this module
-counts them and says when they differ in anything that changes what a run computes.
+carry the commit (``env["git_commit"]``, ``git_dirty``), torch and precision they were trained with, and the data
+(``env["data"]``, a fingerprint); this module counts them and says when they differ in anything that changes what a
+run computes.
 
 What changes what a run computes: the torch version, the precision, and bnbench's engine (``ENGINE_PATHS``: the
 trainer, data, models, losses). Two commits whose engine is identical (``git diff`` of those paths is empty) train
@@ -31,6 +32,14 @@ def commits(records) -> Counter:
     return Counter(trained_by(r) for r in records)
 
 
+def trained_on(record) -> str | None:
+    """The data a run trained on, as its record says (``env["data"]``, ``bnbench.engine.data.fingerprint``), or None
+    for a record that does not say (older than the field, or not a string of a sane length)."""
+    env = record.env if isinstance(record.env, dict) else {}
+    data = env.get("data")
+    return data if isinstance(data, str) and 0 < len(data) <= 100 else None
+
+
 def _what(record) -> tuple:
     env = record.env if isinstance(record.env, dict) else {}
     return str(env.get("torch")), str(env.get("precision"))
@@ -57,6 +66,11 @@ def code_warning(side_a, side_b, strict: bool = True) -> str | None:
     runs from an uncommitted (dirty) tree or of unknown code count as such even when they all share it (for a
     published result); otherwise only a mix of trainers does (a run resumed from another commit's records)."""
     everything = list(side_a) + list(side_b)
+    data = Counter(d for r in everything if (d := trained_on(r)) is not None)
+    if len(data) > 1:   # two copies of the data (records that do not say are not counted against either)
+        return ("its runs were trained on different data (" + "; ".join(f"{d}: {n} runs" for d, n in
+                                                                       sorted(data.items()))
+                + "): the comparison is not like with like")
     versions = sorted({_what(r) for r in everything})
     if len(versions) > 1:
         return ("its runs were trained with different torch versions or precisions ("
