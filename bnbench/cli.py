@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", default=None, metavar="FILE",
                    help="write the section into FILE between its marker lines (added at the end when absent)")
     p.add_argument("--data-note", default=None, metavar="TEXT",
-                   help="which copy of the data trained the runs, said in the section (the records do not say); "
-                        "default: the note of an earlier publish into DEST")
+                   help="which copy of the data trained the runs, in words, said in the section (records carry only "
+                        "a fingerprint, env['data']); default: the note of an earlier publish into DEST")
     p.set_defaults(fn=cmd_publish)
     p = sub.add_parser("verify", help="re-check a published folder: its records read back, its claims decided "
                                       "again, and its summary.json and README section saying the same")

@@ -139,7 +139,7 @@ def _effect_check(result: ClaimResult) -> str:
 
 def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None, data_note: str = "") -> str:
     """The README section for ``pub``: a pure function of its records (no clock, no machine state); ``data_note``
-    says which copy of the data trained them (the records do not)."""
+    says in words which copy of the data trained them (records carry only a fingerprint, where they carry one)."""
     profile, seeds = pub.profile, pub.profile.seeds
     expected = sum(len(v) for v in pub.runs.values())
     lines = [MARK.format(name=pub.name, edge="start"),
@@ -263,7 +263,7 @@ MAX_README_BYTES = 4 << 20    # a README verify reads: text, a few hundred kB at
 @dataclass(frozen=True)
 class Spec:
     """What ``publish`` published into a folder: its name (the README markers'), profile, sections, the README it
-    wrote (relative to the folder) and the note on the data (which copy trained the runs: the records do not say)."""
+    wrote (relative to the folder) and the note on the data (which copy trained the runs, in words)."""
     name: str
     profile: str
     sections: tuple[str, ...]
