@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from bnbench.engine.env import command_argv
 from bnbench.errors import BnbenchError, ConfigError
 from bnbench.text import plain
 
@@ -102,12 +103,15 @@ def probe_ray_address(address: str, what: str = "--bnbench-ray-address", fix: st
                                 f"({exc.strerror or exc}); {fix}")) from None
 
 
-def _train_task(config_dict: dict, data, device: str, cuda_graphs: bool) -> dict:
-    """Runs on a Ray worker: train one configuration, return its record as the store's JSON dict."""
+def _train_task(config_dict: dict, data, device: str, cuda_graphs: bool, command: tuple = ()) -> dict:
+    """Runs on a Ray worker: train one configuration, return its record as the store's JSON dict. ``command``:
+    the submitting process's argv, which the record names (a Ray worker's own is Ray's)."""
     from bnbench.engine.config import TrainConfig
+    from bnbench.engine.env import set_command
     from bnbench.engine.train import train
     from bnbench.store.formats import record_to_json
 
+    set_command(command)
     record = train(TrainConfig.from_dict(config_dict), data, device=device, cuda_graphs=cuda_graphs)
     return record_to_json(record)
 
@@ -208,7 +212,8 @@ class RayExecutor:
         self.put_data(data)
         device = self.device_for(device)
         resources = {"num_gpus": 1, "num_cpus": 1} if device.startswith("cuda") else {"num_cpus": 1}
-        ref = self._task.options(name=TASK_NAME, **resources).remote(config.to_dict(), self._data_ref, device, cuda_graphs)
+        ref = self._task.options(name=TASK_NAME, **resources).remote(
+            config.to_dict(), self._data_ref, device, cuda_graphs, command_argv())
         self._pending[config.hash] = _Pending(ref, label)
 
     def submitted(self, config_hash: str) -> bool:

@@ -120,6 +120,10 @@ def pytest_configure(config):
     except BnbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput = getattr(config, "workerinput", {})    # set on pytest-xdist workers
+    if "mainargv" in workerinput:    # a worker's own argv is execnet's "-c": its records name the user's command
+        from bnbench.engine.env import set_command
+
+        set_command(workerinput["mainargv"])
     session = Runner(options, progress_factory=lambda label: _progress(config, label),
                              run_id=workerinput.get("bnbench_run_id"), worker=workerinput.get("workerid"),
                              workers=workerinput.get("workercount"), hooks=_hooks(config))

@@ -144,6 +144,9 @@ def test_two_xdist_workers_share_one_run_without_losing_or_repeating_a_record(tm
     assert proc.returncode == 0, proc.stdout + proc.stderr
     records = sorted((out / "records").rglob("*.json"))
     assert len(records) == 4                                  # one per experiment (smoke: one seed)
+    for path in records:                                      # the user's command, not the worker's "-c"
+        command = json.loads(path.read_text())["env"]["command"]
+        assert command.startswith("python -m pytest") and "--bnbench-subset 30" in command, command
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trained_runs"] == 4                       # nothing trained twice across the workers
     assert sorted(c["claim_id"] for c in summary["claims"]) == ["1.1/nll-beats-adagrad", "1.1/relu-beats-tanh"]

@@ -258,6 +258,7 @@ def test_a_section_through_ray_equals_the_local_run(ray, tmp_path):
         assert rec["step_loss"] == mine[name]["step_loss"], name
         assert [e["test_acc"] for e in rec["epochs"]] == [e["test_acc"] for e in mine[name]["epochs"]], name
         assert rec["finished_at"]
+        assert "--bnbench-executor ray" in rec["env"]["command"], rec["env"]["command"]   # the user's, not Ray's
     a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray"))
     assert b["trained_runs"] == 6 and not b["partial"]
 

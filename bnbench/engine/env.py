@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,30 @@ def describe_device(device, workers: int | None = None) -> str:
 
 
 _STATIC: dict = {}
+_COMMAND: list[str] = []
+
+
+def command_line(argv) -> str:
+    """The command a user typed, as far as a process can tell: ``python -m pytest ...`` for a module run (argv[0]
+    is then the package's ``__main__.py``), the program's name otherwise, the arguments quoted for a shell."""
+    argv = [str(a) for a in argv]
+    if not argv:
+        return ""
+    first = Path(argv[0])
+    prog = f"python -m {first.parent.name}" if first.name == "__main__.py" else first.name
+    return " ".join([prog, shlex.join(argv[1:])]).strip()
+
+
+def set_command(argv) -> None:
+    """The command this process's records name. A pytest-xdist worker or a Ray task is started by ``-c`` or a
+    worker script, not by the user's command line: the plugin hands a worker its controller's argv here, and a
+    Ray task gets it with its configuration."""
+    _COMMAND[:] = [str(a) for a in argv or ()]
+
+
+def command_argv() -> tuple[str, ...]:
+    """The argv this process's records name (``set_command``'s, else this process's own)."""
+    return tuple(_COMMAND or sys.argv)
 
 
 def environment(device=None) -> dict:
@@ -65,9 +90,8 @@ def environment(device=None) -> dict:
     computed once (git runs a subprocess)."""
     import torch
 
-    if not _STATIC:
-        _STATIC.update(git_state())
-        _STATIC["command"] = " ".join(sys.argv)
+    if "git" not in _STATIC:
+        _STATIC["git"] = git_state()
 
     info = {
         "bnbench": __version__,
@@ -79,7 +103,8 @@ def environment(device=None) -> dict:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        **_STATIC,
+        **_STATIC["git"],
+        "command": command_line(command_argv()),
     }
     try:
         import torchvision
