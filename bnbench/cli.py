@@ -9,6 +9,7 @@
     bnbench publish RUN_DIR DEST [--readme F] a long run's records into a folder to publish: claims, figures, report
     bnbench verify DEST                      re-check a published folder and its README section against its records
     bnbench export DIR [--format F] [-o OUT]  one row per epoch as csv or parquet, or TensorBoard event files
+    bnbench progress RUN_DIR                 where a run stands while it trains: runs done, epoch k of n, time left
     bnbench estimate DIR [--profile NAME]    a profile's wall time on the machine DIR's speed benchmark ran on
     bnbench power [--sd X] [--kind KIND]     how often the verdict rule decides, by seed count (simulated)
 
@@ -274,6 +275,19 @@ def cmd_verify(ns) -> int:
     return 1 if problems else 0
 
 
+def cmd_progress(ns) -> None:
+    """Where a run stands, from its folder alone (``bnbench.run_status``): safe while the run trains."""
+    from rich.console import Console
+
+    from bnbench.run_status import standing, standing_lines, standing_table
+
+    pub = standing(ns.dir, ns.profile, tuple(ns.sections or ()))
+    console = Console()
+    console.print(standing_table(pub))
+    for line in standing_lines(pub):
+        console.print(line, markup=False, highlight=False, emoji=False)
+
+
 def cmd_export(ns) -> None:
     """DIR's finished records in one of ``bnbench.outputs.export.EXPORT_FORMATS``: one row per (experiment, profile,
     seed, epoch) as CSV or Parquet, or TensorBoard event files; prints the path written and how to read it."""
@@ -361,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", metavar="DEST", help="a folder bnbench publish wrote, e.g. results/full-1.1")
     p.add_argument("--readme", default=None, metavar="FILE", help="default: the README publish wrote into")
     p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("progress", help="where a run stands while it trains: each run finished, training (epoch "
+                                        "k of n) or waiting, the claims' complete seeds, and the time left")
+    p.add_argument("dir", metavar="RUN_DIR", help="the run's --bnbench-out (read only; the run is not disturbed)")
+    p.add_argument("--profile", default=None, help="the profile it trains (default: the one its files are of)")
+    p.add_argument("--section", action="append", dest="sections", metavar="S",
+                   help="a section it trains (repeatable; default: every section with files there)")
+    p.set_defaults(fn=cmd_progress)
     p = sub.add_parser("estimate", help="a profile's wall time on the machine a speed run measured")
     p.add_argument("dir", help="output folder of a run of pytest benchmarks -m speed -k model_speed")
     p.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
