@@ -24,6 +24,7 @@ from bnbench.outputs.provenance import code_warning, commits, trained_on
 from bnbench.outputs.table import evidence
 from bnbench.store import Store
 from bnbench.study.catalog import Claim, claims_in, experiments_in
+from bnbench.study.experiments import _setting_value
 from bnbench.study.profiles import Profile, get_profile, scaled_config
 from bnbench.verdicts.evaluate import ClaimResult, evaluate
 from bnbench.verdicts.family import expected_false, family
@@ -180,6 +181,7 @@ def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None, da
                   + (f"{len(survivors)} of the {len(decided)} decided verdicts survive "
                      f"({', '.join(f'`{c}`' for c in survivors) or 'none'})." if decided else
                      "no claim is decided yet.")]
+    lines += _assumed(pub)
     if pub.waiting:
         lines += ["", "Waiting for runs: " + "; ".join(
             f"`{c.id}` ({n} of {seeds} seeds complete)" for c, n in pub.waiting) + "."]
@@ -188,6 +190,35 @@ def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None, da
                       + (", with the study's numbers" if profile.documented_check else "") + f"]({figure_rel})"]
     lines += ["", _machine(pub, data_note), "", MARK.format(name=pub.name, edge="end")]
     return "\n".join(lines) + "\n"
+
+
+def _assumed(pub: Published) -> list[str]:
+    """The settings of the published experiments that none of the study's sources gives (their declared
+    provenance, "assumption: ..."): one line per reason, with its settings and the experiments that use them. Where
+    a side deviates from the study's number, the first place to look (e.g. a learning rate the study never
+    states)."""
+    users: dict[str, list[str]] = {}
+    for section in pub.sections:
+        for exp in experiments_in(section):
+            if exp.id in pub.runs:
+                scaled = scaled_config(exp.config, pub.profile, exp.section, 0)
+                for assumed in exp.assumptions:     # a setting the profile scales (epochs, ...) is not the study's
+                    key = assumed.split("=", 1)[0]
+                    if _setting_value(scaled, key) == _setting_value(exp.config, key):
+                        users.setdefault(assumed, []).append(exp.id)
+    grouped: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for assumed, ids in users.items():
+        setting, why = assumed.split(": ", 1)
+        grouped.setdefault((why, tuple(ids)), []).append(setting)
+    if not grouped:
+        return []
+    lines = ["", "Where the study is silent, these runs use bnbench's settings ("
+                 + " and ".join(f"`bnbench experiments {s}`" for s in pub.sections)
+                 + " lists every setting with its source):", ""]
+    for (why, ids), settings in grouped.items():
+        who = "every experiment" if len(ids) == len(pub.runs) else ", ".join(f"`{i}`" for i in ids)
+        lines.append(f"- {', '.join(f'`{s}`' for s in settings)} ({who}): {why}")
+    return lines
 
 
 def _scale_words(pub: Published) -> str:

@@ -71,6 +71,10 @@ def test_publish_copies_decides_and_writes_everything(tmp_path):
     assert "![test accuracy per epoch" in text and "(results/full-1.1/plots/1.1-full-test-accuracy.png)" in text
     assert "runs by commit: aaaaaaaaaa (36)" in text
     assert "Holm" in text and "could hold up to 0.25 false verdicts" in text
+    # the settings the study does not give, from the experiments' declarations, each once with who uses it
+    assert ("- `lr=0.01` (`1.1/adagrad`): Adagrad's learning rate is in neither the report nor the posted code"
+            in text)
+    assert "- `seed=0` (every experiment): the posted scripts set no seed" in text
     # the section is exactly what the records say, and publishing again changes nothing
     section = published_section(text, "full-1.1")
     assert section == section_markdown(gather(dest, "full-1.1", "full", ("1.1",)), "results/full-1.1",
@@ -239,3 +243,17 @@ def test_verify_reads_a_readme_only_as_a_bounded_regular_file(tmp_path):
     readme.write_bytes(b"x" * (5 << 20))           # over the cap
     [problem] = verify(dest)
     assert "cannot read it" in problem
+
+
+def test_the_assumed_settings_are_the_runs_own_not_what_a_profile_scaled_away():
+    """A published section lists the settings the study does not give with the value the runs used: at a profile
+    that changes one (smoke probes 2.3 at another interval), that setting is not the study's and is left out."""
+    from bnbench.publish import Published, _assumed
+
+    def text(profile):
+        runs = {e.id: [] for e in experiments_in("2.3")}
+        return "\n".join(_assumed(Published("x", get_profile(profile), ("2.3",), runs)))
+
+    full, smoke = text("full"), text("smoke")
+    assert "`probe_every=30`" in full and "probe_every" not in smoke
+    assert "`seed=" in smoke and "Where the study is silent" in smoke
