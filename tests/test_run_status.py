@@ -141,3 +141,16 @@ def test_the_command_prints_the_table_and_names_a_missing_folder(run, tmp_path, 
     empty.mkdir()
     assert main(["progress", str(empty)]) == 2
     assert "no record or checkpoint under records/ yet" in capsys.readouterr().err
+
+
+def test_a_folder_without_a_summary_says_why_and_what_to_do(run, tmp_path, capsys):
+    """compare / summary / report on a run that is still training (or was killed) point at progress and resume;
+    an empty folder just asks for a finished run's."""
+    assert main(["summary", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "no summary.json there" in err and f"bnbench progress {run}" in err and "--bnbench-resume" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["compare", str(empty), str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "no summary.json there" in err and "progress" not in err

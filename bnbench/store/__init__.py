@@ -39,7 +39,11 @@ def load_summary(path: str | Path) -> Summary:
     try:
         data = read_json(p, MAX_SUMMARY_BYTES, "a summary.json")
     except FileNotFoundError:
-        raise BnbenchError(f"{p}: no summary.json there; give the --bnbench-out folder of a finished run") from None
+        hint = ("; its records are there: a run still training (see bnbench progress "
+                f"{p.parent}) or one that was killed, whose command rerun with --bnbench-resume reuses every "
+                "finished record and writes the summary" if (p.parent / "records").is_dir() else "")
+        raise BnbenchError(f"{p}: no summary.json there; give the --bnbench-out folder of a finished run"
+                           + hint) from None
     return summary_from_json(data, str(p))
 
 
