@@ -241,10 +241,10 @@ def standing(folder: str | Path, profile_name: str | None = None,
                         _from_checkpoint(run, *_checkpoint(store, checkpoint_path(path)))
                     runs.append(run)
     holder = lock_holder(folder)
-    pub = RunStanding(folder, profile.name, sections, runs, [], holder, _overhead(finished))
-    window = _recent_window(pub)
+    st = RunStanding(folder, profile.name, sections, runs, [], holder, _overhead(finished))
+    window = _recent_window(st)
     for run in runs:
-        if run.state == STOPPED and holder is not None and pub.now - (run.saved_at or 0) < window:
+        if run.state == STOPPED and holder is not None and st.now - (run.saved_at or 0) < window:
             run.state = TRAINING
     done = {(r.experiment, r.seed) for r in runs if r.state == FINISHED}
     for section in sections:
@@ -252,9 +252,9 @@ def standing(folder: str | Path, profile_name: str | None = None,
             n = 0
             while n < profile.seeds and all((e.id, n) in done for e in claim.experiments):
                 n += 1
-            pub.claims.append((claim.id, n, profile.seeds))
-    pub.unplanned = sum(1 for p in store.record_files() if p not in planned_paths)
-    return pub
+            st.claims.append((claim.id, n, profile.seeds))
+    st.unplanned = sum(1 for p in store.record_files() if p not in planned_paths)
+    return st
 
 
 def _from_checkpoint(run: RunState, state: dict | None, mtime: float | None, problem: str) -> None:
@@ -293,14 +293,14 @@ def _overhead(records) -> float:
     return statistics.median(ratios) if ratios else 1.0
 
 
-def _recent_window(pub: RunStanding) -> float:
+def _recent_window(st: RunStanding) -> float:
     """How recently a checkpoint must have been saved for its run to count as training: ten minutes, or three
     epochs where an epoch is longer (a checkpoint is saved at an epoch's end)."""
     longest = 0.0
-    for run in pub.runs:
-        rate = pub.seconds_per_step(run) if run.state != FINISHED else None
+    for run in st.runs:
+        rate = st.seconds_per_step(run) if run.state != FINISHED else None
         if rate is not None and run.epochs_total:
-            longest = max(longest, 3 * rate * pub.overhead * run.steps_total / run.epochs_total)
+            longest = max(longest, 3 * rate * st.overhead * run.steps_total / run.epochs_total)
     return max(RECENT_S, longest)
 
 
@@ -319,16 +319,16 @@ def _cell(run: RunState):
     return cell("·", "dim")
 
 
-def standing_table(pub: RunStanding):
+def standing_table(st: RunStanding):
     """One row per experiment, one column per seed: the final test accuracy of a finished run, ▶ epoch k/n for a
     run training now, ‖ k/n for one stopped mid-run, · for one not started; and the experiment's seconds per epoch."""
     from rich.table import Table
 
     from bnbench.text import cell
 
-    seeds = max((r.seed for r in pub.runs), default=-1) + 1
-    table = Table(title=cell(f"{pub.folder}: {'/'.join(pub.sections)} at the {pub.profile} profile, "
-                             f"{pub.count(FINISHED)} of {len(pub.runs)} runs finished"), title_justify="left",
+    seeds = max((r.seed for r in st.runs), default=-1) + 1
+    table = Table(title=cell(f"{st.folder}: {'/'.join(st.sections)} at the {st.profile} profile, "
+                             f"{st.count(FINISHED)} of {len(st.runs)} runs finished"), title_justify="left",
                   caption="%: a finished run's final test accuracy · ▶ k/n: training now, epoch k of n · ‖ k/n: stopped"
                           " mid-run (goes on from its checkpoint) · ·: not started", caption_justify="left")
     table.add_column("experiment", overflow="fold")
@@ -336,56 +336,56 @@ def standing_table(pub: RunStanding):
         table.add_column(f"seed {seed}", justify="right", no_wrap=True)
     table.add_column("s/epoch", justify="right", no_wrap=True)
     by_exp: dict[str, dict[int, RunState]] = {}
-    for run in pub.runs:
+    for run in st.runs:
         by_exp.setdefault(run.experiment, {})[run.seed] = run
     for exp, runs in by_exp.items():
         any_run = next(iter(runs.values()))
-        rate = pub.seconds_per_step(any_run) if any(r.train_seconds for r in runs.values()) else None
+        rate = st.seconds_per_step(any_run) if any(r.train_seconds for r in runs.values()) else None
         per_epoch = (f"{rate * any_run.steps_total / any_run.epochs_total:.1f}"
                      if rate is not None and any_run.epochs_total else "")
         table.add_row(cell(exp), *[_cell(runs[s]) if s in runs else cell("") for s in range(seeds)], per_epoch)
     return table
 
 
-def standing_lines(pub: RunStanding) -> list[str]:
+def standing_lines(st: RunStanding) -> list[str]:
     """What the table does not show: where the run is, how long it has left, the claims' complete seeds."""
     from bnbench.estimate import format_duration
     from bnbench.text import plain
 
-    done_steps = sum(r.steps_done for r in pub.runs)
-    all_steps = sum(r.steps_total for r in pub.runs) or 1
-    counts = [f"{pub.count(FINISHED)} finished"]
+    done_steps = sum(r.steps_done for r in st.runs)
+    all_steps = sum(r.steps_total for r in st.runs) or 1
+    counts = [f"{st.count(FINISHED)} finished"]
     for state, words in ((TRAINING, "training now"), (STOPPED, "stopped mid-run"), (WAITING, "not started")):
-        if pub.count(state):
-            counts.append(f"{pub.count(state)} {words}")
-    lines = [f"runs: {', '.join(counts)} ({len(pub.runs)} in all); {done_steps:,} of {all_steps:,} training steps "
+        if st.count(state):
+            counts.append(f"{st.count(state)} {words}")
+    lines = [f"runs: {', '.join(counts)} ({len(st.runs)} in all); {done_steps:,} of {all_steps:,} training steps "
              f"({100 * done_steps / all_steps:.0f}%)"]
-    left = pub.left_seconds()
-    how = (f"each run's remaining steps at its experiment's seconds per step measured here, x{pub.overhead:.2f} "
+    left = st.left_seconds()
+    how = (f"each run's remaining steps at its experiment's seconds per step measured here, x{st.overhead:.2f} "
            "for evaluation and checkpoints")
-    if pub.count(FINISHED) == len(pub.runs):
+    if st.count(FINISHED) == len(st.runs):
         lines.append("every planned run is finished")
-    elif pub.holder is not None:
-        at_once = pub.parallel
+    elif st.holder is not None:
+        at_once = st.parallel
         eta = (f"about {format_duration(left / at_once)} left at {at_once} run{'s' * (at_once > 1)} at once "
                f"({format_duration(left)} for one process: {how})" if left is not None
                else "no run has measured its speed here yet: no estimate")
-        lines.append(f"a bnbench session (pid {pub.holder}) is training in this folder: {eta}")
+        lines.append(f"a bnbench session (pid {st.holder}) is training in this folder: {eta}")
     else:
-        lines.append(f"no bnbench session is training in this folder: {len(pub.runs) - pub.count(FINISHED)} runs "
+        lines.append(f"no bnbench session is training in this folder: {len(st.runs) - st.count(FINISHED)} runs "
                      "left" + (f", about {format_duration(left)} for one process ({how})" if left is not None
                                else "") + "; continue with the command that started it and --bnbench-resume "
                      "(a run stopped mid-run goes on from its checkpoint)")
-    claims = "; ".join(f"{cid} {n}/{seeds}" for cid, n, seeds in pub.claims)
+    claims = "; ".join(f"{cid} {n}/{seeds}" for cid, n, seeds in st.claims)
     if claims:
         lines.append(f"claims, seeds with every run finished: {claims}. Decide them from what is finished: "
-                     f"bnbench publish {pub.folder} DEST --profile {pub.profile} "
-                     + " ".join(f"--section {s}" for s in pub.sections) + " (provisional below all seeds)")
-    for run in pub.runs:
+                     f"bnbench publish {st.folder} DEST --profile {st.profile} "
+                     + " ".join(f"--section {s}" for s in st.sections) + " (provisional below all seeds)")
+    for run in st.runs:
         if run.note:
             lines.append(f"{run.experiment} seed {run.seed}: {run.note}")
-    if pub.unplanned:
-        lines.append(f"{pub.unplanned} record file{'s' * (pub.unplanned > 1)} here {'are' if pub.unplanned > 1 else 'is'}"
+    if st.unplanned:
+        lines.append(f"{st.unplanned} record file{'s' * (st.unplanned > 1)} here {'are' if st.unplanned > 1 else 'is'}"
                      f" of other settings (another profile, section, or --bnbench-epochs/--bnbench-subset/"
                      "--bnbench-seeds): not counted")
     return [plain(line) for line in lines]
