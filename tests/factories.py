@@ -87,3 +87,13 @@ def run_record(acc: float | None = None, *, loss: float = 1.0, steps: int = 10, 
     base = dict(config={}, config_hash="h", device="cpu", env={}, started_at="t")
     return RunRecord(**{**base, **fields}, step_loss=list(step_loss), epochs=list(epochs), diverged=diverged,
                      diverged_step=diverged_step)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a subprocess a test stops with SIGINT: Ctrl-C's default action restored first. A shell
+    starts a background job (``cmd &`` without job control, as CI scripts and nohup do) with SIGINT ignored, the
+    child inherits that, and a Python that starts with SIGINT ignored never raises KeyboardInterrupt: the test's
+    Ctrl-C would be lost, whatever the code under test does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

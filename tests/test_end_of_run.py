@@ -12,6 +12,7 @@ import time
 from bnbench.study.catalog import CLAIMS
 from bnbench.verdicts.evaluate import ClaimResult
 from bnbench.verdicts.stats import decide
+from factories import sigint_default
 from test_plugin import synthetic_conftest
 
 WHY = "the 90% interval [-0.30, +1.60] pp includes both 0 and the 1 pp margin; more seeds would decide it"
@@ -130,7 +131,8 @@ def test_ctrl_c_says_what_was_kept_and_nothing_about_an_unused_benchmark(tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--bnbench-out", str(out),
                              "--bnbench-epochs", "1", "--bnbench-subset", "3", "test_bench.py"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"})
+                            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"},
+                            preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 240
         while not (tmp_path / "training").exists():

@@ -127,7 +127,7 @@ class _FakeTask:
     def options(self, **resources):
         return self
 
-    def remote(self, config_dict, data_ref, device, cuda_graphs):
+    def remote(self, config_dict, data_ref, device, cuda_graphs, command=()):
         return lambda: self.work(config_dict)
 
 

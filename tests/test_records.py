@@ -8,6 +8,7 @@ import textwrap
 import time
 
 from bnbench.store import load_record
+from factories import sigint_default
 from test_plugin import synthetic_conftest
 
 BENCH = textwrap.dedent('''
@@ -27,7 +28,8 @@ def test_sigint_midway_keeps_finished_records_and_marks_the_summary_partial(tmp_
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
                              "--bnbench-out", str(out), "--bnbench-epochs", "3", "--bnbench-subset", "200",
                              str(tmp_path)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+                            text=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+                            preexec_fn=sigint_default)
     deadline = time.monotonic() + 600               # a bound for a hung run only: a loaded machine is slow, not wrong
     try:
         while len(list((out / "records").rglob("*.json"))) < 2:
