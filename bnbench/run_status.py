@@ -11,8 +11,9 @@ is left.
 
 The estimate: each run's remaining steps at the seconds per step its experiment has measured in this folder (its
 finished runs and the epochs of its checkpoints; the same model's, else every run's median, where the experiment
-has none yet), times the measured ratio of wall time to training time (evaluation and checkpoints), divided by the
-number of runs training at once now. A run that has just started has no checkpoint yet and is not counted among
+has none yet), times the measured ratio of wall time to training time (evaluation and checkpoints), times how fast
+the machine trains now against that history (``RunStanding.speed_now``: the last epochs of the runs training
+now), divided by the number of runs training at once now. A run that has just started has no checkpoint yet and is not counted among
 those, so right after a run starts the estimate is high; it is an estimate and says what it assumed. Runs with
 trajectory probes keep no checkpoint (``bnbench.engine.checkpoint``): they show as not started until they finish.
 
@@ -36,6 +37,7 @@ from bnbench.errors import BnbenchError
 
 FINISHED, TRAINING, STOPPED, WAITING = "finished", "training", "stopped", "waiting"
 RECENT_S = 600.0     # a checkpoint saved this recently (or within 3 epochs, when epochs are longer) is training
+RECENT_EPOCHS = 3    # the epochs of a run in progress that say how fast the machine trains now
 TRAIN_IMAGES = 50_000
 _NAME = re.compile(r"(?P<profile>[A-Za-z0-9_]+)-seed\d+-[0-9a-f]+(?:\.json|\.partial\.pt)")
 
@@ -54,6 +56,7 @@ class RunState:
     train_seconds: float = 0.0     # the epochs' train_time_s summed, for the steps done
     test_acc: float | None = None  # the last epoch's
     saved_at: float | None = None  # when its checkpoint was written (a run in progress)
+    recent_rate: float | None = None   # seconds per step over its last RECENT_EPOCHS epochs (a run in progress)
     note: str = ""                 # e.g. a checkpoint that does not read back
 
 
@@ -84,8 +87,18 @@ class RunStanding:
                 return found
         return None
 
+    def speed_now(self) -> float:
+        """How fast the machine trains now against this folder's history: the median, over the runs training now,
+        of their last epochs' seconds per step over their experiment's rate here (1.0 when none is training). The
+        history holds hours when the machine was busier or quieter; an experiment's cost relative to another's
+        holds across them, its absolute speed does not."""
+        ratios = [run.recent_rate / rate for run in self.runs
+                  if run.state == TRAINING and run.recent_rate and (rate := self.seconds_per_step(run))]
+        return statistics.median(ratios) if ratios else 1.0
+
     def left_seconds(self) -> float | None:
-        """Training time left for one process (wall, with the measured overhead); None before any run has a rate."""
+        """Training time left for one process (wall, with the measured overhead, at the speed of now); None before
+        any run has a rate."""
         total = 0.0
         for run in self.runs:
             if run.state != FINISHED:
@@ -93,7 +106,7 @@ class RunStanding:
                 if rate is None:
                     return None
                 total += (run.steps_total - run.steps_done) * rate * self.overhead
-        return total
+        return total * self.speed_now()
 
     @property
     def parallel(self) -> int:
@@ -267,6 +280,10 @@ def _from_checkpoint(run: RunState, state: dict | None, mtime: float | None, pro
     run.epochs_done = len(rows)
     run.train_seconds = sum(_number(r.get("train_time_s")) or 0.0 for r in rows)
     run.test_acc = _number(rows[-1].get("test_acc")) if rows else None
+    last = rows[-RECENT_EPOCHS:]
+    seconds = sum(_number(r.get("train_time_s")) or 0.0 for r in last)
+    steps = sum(r.get("steps") for r in last if isinstance(r.get("steps"), int) and r.get("steps") > 0)
+    run.recent_rate = seconds / steps if seconds > 0 and steps else None
 
 
 def _finished_at(record) -> float | None:
@@ -361,8 +378,10 @@ def standing_lines(st: RunStanding) -> list[str]:
     lines = [f"runs: {', '.join(counts)} ({len(st.runs)} in all); {done_steps:,} of {all_steps:,} training steps "
              f"({100 * done_steps / all_steps:.0f}%)"]
     left = st.left_seconds()
+    now = st.speed_now()
     how = (f"each run's remaining steps at its experiment's seconds per step measured here, x{st.overhead:.2f} "
-           "for evaluation and checkpoints")
+           "for evaluation and checkpoints" + (f", x{now:.2f} for the speed of the last epochs of the runs "
+                                               "training now" if now != 1.0 else ""))
     if st.count(FINISHED) == len(st.runs):
         lines.append("every planned run is finished")
     elif st.holder is not None:

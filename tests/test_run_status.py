@@ -24,7 +24,8 @@ def _checkpoint(folder, experiment: str, seed: int, epochs: int, seconds: float 
     config = scaled_config(exp.config, profile, exp.section, seed)
     path = checkpoint_path(Store(folder).record_path(exp.id, profile.name, seed, config.hash))
     state = {"format": FORMAT, "config_hash": config.hash, "epoch": epochs, "step": 1563 * epochs,
-             "epochs": [{"epoch": e, "train_time_s": seconds, "test_acc": 0.4 + 0.01 * e} for e in range(1, epochs + 1)]}
+             "epochs": [{"epoch": e, "steps": 1563, "train_time_s": seconds, "test_acc": 0.4 + 0.01 * e}
+                        for e in range(1, epochs + 1)]}
     Store(folder).writable(path).write_bytes(to_bytes(state))
     return path
 
@@ -47,7 +48,7 @@ def test_each_run_is_finished_stopped_or_waiting_and_each_claim_counts_its_compl
     assert [pub.count(s) for s in (FINISHED, TRAINING, STOPPED, WAITING)] == [17, 0, 1, 22]
     tanh = state["1.1/tanh", 0]
     assert (tanh.state, tanh.epochs_done, tanh.epochs_total, tanh.steps_done) == (STOPPED, 3, 50, 3 * 1563)
-    assert tanh.test_acc == pytest.approx(0.43)
+    assert tanh.test_acc == pytest.approx(0.43) and tanh.recent_rate == pytest.approx(30 / 1563)
     assert state["1.1/hidden-500", 1].state == FINISHED and state["1.1/hidden-500", 2].state == WAITING
     assert state["1.1/identity-ce", 0].steps_total == 10          # the identity pair: 10 steps, not 50 epochs
     claims = {c: n for c, n, _ in pub.claims}
@@ -93,6 +94,23 @@ def test_the_time_left_is_each_runs_steps_at_its_experiments_rate_divided_over_t
     line = standing_lines(pub)[1]
     assert "about 7.2 min left at 2 runs at once (14.4 min for one process" in line and "x1.50" in line
     assert RunStanding("f", "full", ("1.1",), [r("a", WAITING, 0, 0.0)], [], None, 1.0).left_seconds() is None
+
+
+def test_the_time_left_runs_at_the_speed_of_the_last_epochs_not_of_the_folders_history():
+    """A folder trained for hours on a busy machine that is quiet now: the runs training now say how much faster
+    the machine is (their last epochs against their experiment's rate), and every remaining run is scaled by it."""
+    def r(exp, state, done, seconds, recent=None):
+        return RunState(exp, "M", 0, state, 1000, 10, steps_done=done, train_seconds=seconds, recent_rate=recent)
+
+    history = [r("a", FINISHED, 1000, 400.0), r("b", FINISHED, 1000, 200.0),     # a: 0.4 s a step, b: 0.2
+               r("a", WAITING, 0, 0.0), r("b", WAITING, 0, 0.0)]                  # 400 s + 200 s at that speed
+    busy = RunStanding("f", "full", ("1.1",), history, [], "1", overhead=1.0)
+    assert busy.speed_now() == 1.0 and busy.left_seconds() == pytest.approx(600)
+    now = history + [r("a", TRAINING, 500, 200.0, recent=0.2), r("b", TRAINING, 500, 100.0, recent=0.1)]
+    quiet = RunStanding("f", "full", ("1.1",), now, [], "1", overhead=1.0)
+    assert quiet.speed_now() == pytest.approx(0.5)                              # both at half their history's
+    assert quiet.left_seconds() == pytest.approx(0.5 * (400 + 200 + 500 * 0.4 + 500 * 0.2))
+    assert "x0.50 for the speed of the last epochs" in standing_lines(quiet)[1]
 
 
 def test_planned_steps_follow_the_scaled_configuration():
