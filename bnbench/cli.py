@@ -281,10 +281,10 @@ def cmd_progress(ns) -> None:
 
     from bnbench.run_status import standing, standing_lines, standing_table
 
-    pub = standing(ns.dir, ns.profile, tuple(ns.sections or ()))
+    st = standing(ns.dir, ns.profile, tuple(ns.sections or ()))
     console = Console()
-    console.print(standing_table(pub))
-    for line in standing_lines(pub):
+    console.print(standing_table(st))
+    for line in standing_lines(st):
         console.print(line, markup=False, highlight=False, emoji=False)
 
 
