@@ -257,3 +257,26 @@ def test_the_assumed_settings_are_the_runs_own_not_what_a_profile_scaled_away():
     full, smoke = text("full"), text("smoke")
     assert "`probe_every=30`" in full and "probe_every" not in smoke
     assert "`seed=" in smoke and "Where the study is silent" in smoke
+
+
+def test_a_sections_figure_keeps_each_experiments_colour_and_the_tables_order(tmp_path, monkeypatch):
+    """While a long run's experiments arrive one by one, each keeps its colour in the section's figure (its place
+    among the section's declared experiments), and the legend follows the study's table, not the alphabet."""
+    import bnbench.outputs.plots as plots
+    from bnbench.outputs.artefacts import write_epoch_bands
+    from bnbench.study.catalog import EXPERIMENTS
+
+    drawn = []
+    monkeypatch.setattr(plots, "plot_epoch_bands",
+                        lambda path, sides, **kw: drawn.append((list(sides), kw["colors"])) or path)
+    rows = [epoch_row(e, test_acc=0.5) for e in (1, 2)]
+    recs = lambda *ids: {f"full:{i}": [run_record(epochs=rows)] for i in ids}  # noqa: E731
+    label = {i: EXPERIMENTS[i].label for i in ("1.1/base-nll", "1.1/hidden-500", "1.1/tanh")}
+    write_epoch_bands(Store(tmp_path), recs("1.1/tanh", "1.1/hidden-500"), lambda key: False)
+    write_epoch_bands(Store(tmp_path), recs("1.1/tanh", "1.1/hidden-500", "1.1/base-nll"), lambda key: False)
+    (early, early_colours), (later, later_colours) = drawn
+    assert early == [label["1.1/hidden-500"], label["1.1/tanh"]]          # the table's order: B before D
+    assert later == [label["1.1/base-nll"], label["1.1/hidden-500"], label["1.1/tanh"]]
+    for exp in ("1.1/hidden-500", "1.1/tanh"):
+        assert early_colours[label[exp]] == later_colours[label[exp]]
+    assert len(set(later_colours.values())) == 3

@@ -64,7 +64,8 @@ def write_epoch_bands(store: Store, records: Records, at_study_scale) -> list:
     of the section as the mean test accuracy per epoch over its seeds with a min..max band (the seeds' spread, not
     one line per seed), and the study's reported number beside an experiment trained at the study's scale only
     (``at_study_scale(key)``). Returns the paths written."""
-    from bnbench.outputs.plots import plot_epoch_bands
+    from bnbench.outputs.plots import SIDE_COLOURS, plot_epoch_bands
+    from bnbench.study.experiments import experiments_in
 
     groups: dict[tuple[str, str], dict] = {}
     for key, recs in sorted(records.items()):
@@ -83,8 +84,13 @@ def write_epoch_bands(store: Store, records: Records, at_study_scale) -> list:
         longest = max(len(r.evaluated) for runs in sides.values() for r in runs)
         sides = {label: runs for label, runs in sides.items() if max(len(r.evaluated) for r in runs) == longest}
         wanted = {label: v for label, v in wanted.items() if label in sides}
+        # the section's own order (its table's) and a colour per experiment that stays while the others arrive
+        declared = [e.label for e in experiments_in(section)]
+        rank = {label: declared.index(label) if label in declared else len(declared) for label in sides}
+        sides = dict(sorted(sides.items(), key=lambda kv: (rank[kv[0]], kv[0])))
+        colors = {label: SIDE_COLOURS[rank[label] % len(SIDE_COLOURS)] for label in sides}
         title = (f"{section} [{profile}]: test accuracy per epoch (mean, min..max over seeds"
                  + ("; diamond: the study's number)" if wanted else ")"))
         written.append(plot_epoch_bands(store.plot_path(f"{section}-{profile}-test-accuracy"), sides, title=title,
-                                        study=wanted))
+                                        study=wanted, colors=colors))
     return written

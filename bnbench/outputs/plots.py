@@ -615,12 +615,13 @@ def plot_probe_metric(path, series: dict[str, dict], ylabel: str, title: str, lo
 # A metric's figures (bnbench.verdicts.metrics.Figure): its kind names the drawing function.
 
 def plot_epoch_bands(path, sides: Mapping[str, Sequence[RunRecord]], *, title: str,
-                     study: Mapping[str, float] | None = None) -> Path:
+                     study: Mapping[str, float] | None = None, colors: Mapping[str, str] | None = None) -> Path:
     """One line per experiment: the mean over seeds of the test accuracy (in %) at each epoch, with a band
     from the lowest to the highest seed, and the study's reported number (``study``: label -> fraction) as a
     diamond at the last epoch in the experiment's colour. The figure a reader looks at first for a whole section:
-    how the runs got where they ended, how far apart the seeds are, and where the study says they ended."""
-    colour = side_colours(sides)
+    how the runs got where they ended, how far apart the seeds are, and where the study says they ended.
+    ``colors`` (label -> colour) keeps an experiment's colour while the others arrive (a run in progress)."""
+    colour = side_colours(sides, colors)
     fig, ax = plt.subplots(figsize=(10, 6.5), layout="constrained")
     try:
         last, drew_study = 1, False
