@@ -13,8 +13,9 @@ The estimate: each run's remaining steps at the seconds per step its experiment 
 finished runs and the epochs of its checkpoints; the same model's, else every run's median, where the experiment
 has none yet), times the measured ratio of wall time to training time (evaluation and checkpoints), times how fast
 the machine trains now against that history (``RunStanding.speed_now``: the last epochs of the runs training
-now), divided by the number of runs training at once now. A run that has just started has no checkpoint yet and is not counted among
-those, so right after a run starts the estimate is high; it is an estimate and says what it assumed. Runs with
+now), divided by the number of runs training at once now. A run that has just started has no checkpoint yet and
+is not counted among those, so right after a run starts the estimate is high; it is an estimate and says what it
+assumed. Runs with
 trajectory probes keep no checkpoint (``bnbench.engine.checkpoint``): they show as not started until they finish.
 
 Whether a session is running is the folder's run lock (``bnbench.store.files.RUN_LOCK``): an advisory ``flock``
@@ -38,7 +39,6 @@ from bnbench.errors import BnbenchError
 FINISHED, TRAINING, STOPPED, WAITING = "finished", "training", "stopped", "waiting"
 RECENT_S = 600.0     # a checkpoint saved this recently (or within 3 epochs, when epochs are longer) is training
 RECENT_EPOCHS = 3    # the epochs of a run in progress that say how fast the machine trains now
-TRAIN_IMAGES = 50_000
 _NAME = re.compile(r"(?P<profile>[A-Za-z0-9_]+)-seed\d+-[0-9a-f]+(?:\.json|\.partial\.pt)")
 
 
@@ -115,6 +115,8 @@ class RunStanding:
 
 def planned_steps(config) -> tuple[int, int]:
     """(steps, epochs) a scaled configuration trains (``max_steps`` may end it inside its first epochs)."""
+    from bnbench.estimate import TRAIN_IMAGES
+
     images = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
     per_epoch = math.ceil(images / config.batch_size)
     steps = per_epoch * config.epochs if config.max_steps is None else min(per_epoch * config.epochs,

@@ -4,7 +4,6 @@ take (the selection's own estimate, and a whole profile's for the header). Plain
 and the runner; the plugin's hooks call them."""
 from __future__ import annotations
 
-import math
 import warnings
 
 from bnbench.errors import BnbenchError
@@ -62,14 +61,12 @@ def to_train(session, bn) -> list[tuple[str, object]]:
 
 def plan_progress(runs):
     """For the progress's "run k of n, about T left": label, model and images (steps x batch size) of each run."""
-    from bnbench.estimate import TRAIN_IMAGES
     from bnbench.outputs.progress import SessionPlan
+    from bnbench.run_status import planned_steps
 
     planned = []
     for label, config in runs:
-        n_train = TRAIN_IMAGES if config.train_per_class is None else 10 * config.train_per_class
-        steps = math.ceil(n_train / config.batch_size) * config.epochs
-        steps = steps if config.max_steps is None else min(steps, config.max_steps)
+        steps, _ = planned_steps(config)
         planned.append((label, config.model, steps * config.batch_size))
     return SessionPlan(planned)
 
