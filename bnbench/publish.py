@@ -112,10 +112,15 @@ def _pp(x: float, signed: bool = True) -> str:
 def _meaning(claim: Claim, result: ClaimResult) -> str:
     """What the verdict says, in words."""
     margin = f"{claim.margin * claim.metric.scale:g}{claim.metric.unit}"
+    if claim.metric.against_zero and claim.kind == "not_greater" and result.verdict in (SUPPORTED, CONTRADICTED):
+        # one number per seed against nothing: there is no "advantage" of one side, only a gap and its bound
+        return (f"the {claim.metric.description} stays below {margin}, beyond seed noise: the claim holds"
+                if result.verdict == SUPPORTED else
+                f"the {claim.metric.description} reaches {margin} or more: at this scale the claim fails")
     if result.verdict == SUPPORTED:
         return {"greater": f"the side that should win wins, by at least the {margin} margin, beyond seed noise",
                 "less": f"the side that should be lower is lower, by at least the {margin} margin, beyond seed noise",
-                "not_greater": f"any advantage is excluded down to the {margin} margin: the claim holds",
+                "not_greater": f"an advantage of {margin} or more is excluded, beyond seed noise: the claim holds",
                 "equivalent": f"the two sides differ by less than {margin}, beyond seed noise"}[claim.kind]
     if result.verdict == CONTRADICTED:
         return {"greater": f"the data exclude an advantage of {margin} or more: at this scale the claim fails",
@@ -240,6 +245,9 @@ def _machine(pub: Published, data_note: str = "") -> str:
     if not records:
         return "No run is finished yet."
     env = lambda key: sorted({str(r.env.get(key)) for r in records})  # noqa: E731
+    precision = Counter(str(r.env.get("precision")) for r in records)   # several: which runs used which
+    precision_text = (", ".join(precision) if len(precision) == 1 else
+                      ", ".join(f"{p} ({n} runs)" for p, n in sorted(precision.items(), key=lambda kv: -kv[1])))
     train_h = sum(e.get("train_time_s") or 0 for r in records for e in r.epochs) / 3600
     spe = sorted(r.s_per_epoch for r in records if len(r.epochs) > 1 and math.isfinite(r.s_per_epoch))
     started = min(r.started_at for r in records)
@@ -251,7 +259,7 @@ def _machine(pub: Published, data_note: str = "") -> str:
             f"{d} ({n} runs)" for d, n in sorted(data.items()))) if x)
     return (f"Trained on {', '.join(env('device_name'))} ({', '.join(env('device'))}, torch threads per run "
             f"{', '.join(env('torch_threads'))}), torch {', '.join(env('torch'))}, "
-            f"{', '.join(env('precision'))}" + (f"; the data: {data_note.rstrip('.')}" if data_note else "") + ". "
+            f"{precision_text}" + (f"; the data: {data_note.rstrip('.')}" if data_note else "") + ". "
             f"Training time {train_h:.1f} h summed over runs (median {spe[len(spe) // 2]:.1f} s an epoch), "
             f"between {started[:16]} and {finished[:16]} UTC; "
             f"runs by commit: {', '.join(f'{c} ({n})' for c, n in sorted(by.items()))}."
@@ -259,8 +267,9 @@ def _machine(pub: Published, data_note: str = "") -> str:
 
 
 def splice(readme: str, section: str, name: str, heading: str = "Results at the study's scale") -> str:
-    """``readme`` with its published section ``name`` replaced by ``section`` (appended under ``heading`` if
-    absent)."""
+    """``readme`` with its published section ``name`` replaced by ``section``. A new section goes at the end of
+    the README's ``## heading`` part (after the sections published before it), or under a new heading at the end
+    of the file when the README has none."""
     start, end = MARK.format(name=name, edge="start"), MARK.format(name=name, edge="end")
     if readme.count(start) > 1 or readme.count(end) > 1:
         raise BnbenchError(f"the README has the marker {start!r} more than once; keep one section")
@@ -268,7 +277,19 @@ def splice(readme: str, section: str, name: str, heading: str = "Results at the 
         head, rest = readme.split(start, 1)
         _, tail = rest.split(end, 1)
         return head + section.rstrip("\n") + tail
-    return readme.rstrip("\n") + f"\n\n## {heading}\n\n" + section
+    lines = readme.splitlines(keepends=True)
+    at = next((i for i, line in enumerate(lines) if line.rstrip() == f"## {heading}"), None)
+    if at is None:
+        return readme.rstrip("\n") + f"\n\n## {heading}\n\n" + section
+    fence, end_at = False, len(lines)
+    for i in range(at + 1, len(lines)):
+        fence ^= lines[i].lstrip().startswith("```")
+        if not fence and lines[i].startswith("## "):
+            end_at = i
+            break
+    head = "".join(lines[:end_at]).rstrip("\n")
+    tail = "".join(lines[end_at:])
+    return head + "\n\n" + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
 
 
 def published_section(readme: str, name: str) -> str | None:

@@ -47,6 +47,18 @@ def test_a_one_epoch_run_reads_epoch_1_and_log_ticks_are_decimal(figures):
     assert not [t for t in labels if "times" in t or "^" in t], labels
 
 
+def test_two_sides_with_the_same_curves_both_stay_visible(figures):
+    losses = [2.3 - i / 30 for i in range(30)]
+    same = {"ce": [run_record(0.4, steps=30, step_loss=losses)], "nll": [run_record(0.4, steps=30, step_loss=losses)],
+            "other": [run_record(0.3, steps=30, step_loss=[x + 0.2 for x in losses])]}
+    plots.plot_claim_curves("x.png", "t", same)
+    loss_ax = figures[0].axes[0]
+    widths = [line.get_linewidth() for line in loss_ax.lines[:3]]
+    assert widths[0] > 2 * widths[1] and widths[1] == widths[2]      # ce beneath nll, wide; "other" as usual
+    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert labels[0] == "ce (1 seed, wide: same curves)" and labels[1] == "nll (1 seed)"
+
+
 def test_the_narrower_claim_draws_the_band_width(figures):
     lower, narrower = CLAIMS["2.2/bn-band-lower"], CLAIMS["2.2/bn-band-narrower"]
     records = {**_sweep(lower, 0.1)}

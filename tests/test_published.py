@@ -41,7 +41,8 @@ def _fake_run(folder: Path, seeds: dict[str, int], commit: str = "a" * 40, epoch
                         for e in range(1, epochs + 1)]
             rec = run_record(config=config.to_dict(), config_hash=config.hash, step_loss=losses, epochs=rows,
                              env={"git_commit": commit, "git_dirty": False, "torch": "2.14.1",
-                                  "precision": "bf16-autocast", "device": "cpu", "device_name": "CPU X",
+                                  "precision": "fp32" if exp.id.startswith("1.1/identity") else "bf16-autocast",
+                                  "device": "cpu", "device_name": "CPU X",
                                   "torch_threads": 1},
                              started_at="2026-12-06T16:00:00+00:00", finished_at="2026-12-06T17:00:00+00:00")
             store.save_record(rec, exp.id, profile.name, seed, provenance=exp.provenance, reported_as=exp.reported_as)
@@ -70,11 +71,18 @@ def test_publish_copies_decides_and_writes_everything(tmp_path):
     assert "`1.1/relu-beats-tanh` (1 of 5 seeds complete)" in text
     assert "![test accuracy per epoch" in text and "(results/full-1.1/plots/1.1-full-test-accuracy.png)" in text
     assert "runs by commit: aaaaaaaaaa (36)" in text
+    assert "torch 2.14.1, bf16-autocast (26 runs), fp32 (10 runs)." in text   # which precision trained how many
     assert "Holm" in text and "could hold up to 0.25 false verdicts" in text
     # the settings the study does not give, from the experiments' declarations, each once with who uses it
     assert ("- `lr=0.01` (`1.1/adagrad`): Adagrad's learning rate is in neither the report nor the posted code"
             in text)
     assert "- `seed=0` (every experiment): the posted scripts set no seed" in text
+    # each verdict in words: a gap against nothing is read as a bound on the gap, not as one side's advantage
+    meaning = next(line for line in text.splitlines() if line.startswith("- `1.1/cross-entropy-is-nll` ("))
+    assert "training steps of the same seed stays below 0.0001, beyond seed noise: the claim holds" in meaning
+    assert "advantage" not in meaning
+    assert ("- `1.1/hidden-500-beats-100` (hidden size 500 beats 100 (70.13% vs 67.55%)): the side that should win "
+            "wins, by at least the 1 pp margin, beyond seed noise." in text)
     # the section is exactly what the records say, and publishing again changes nothing
     section = published_section(text, "full-1.1")
     assert section == section_markdown(gather(dest, "full-1.1", "full", ("1.1",)), "results/full-1.1",
@@ -90,6 +98,16 @@ def test_splice_replaces_only_its_section_and_refuses_duplicates():
     assert splice(readme, pub_b, "x") == readme.replace("\nA\n", "\nB\n")
     with pytest.raises(Exception, match="more than once"):
         splice(readme + pub_a, pub_b, "x")
+    # a second folder goes at the end of the heading's part, after the first, not under a second heading
+    pub_y = "<!-- bnbench:published y start -->\nY\n<!-- bnbench:published y end -->\n"
+    doc = "# p\n\n## Results at the study's scale\n\nintro\n\n```\n## not a heading\n```\n\n" + pub_a + "\n## Next\n"
+    out = splice(doc, pub_y, "y")
+    assert out.count("## Results at the study's scale") == 1
+    assert out.index(pub_a) < out.index(pub_y) < out.index("## Next")
+    assert out.endswith(pub_y + "\n## Next\n")
+    assert splice(out, pub_y.replace("\nY\n", "\nZ\n"), "y") == out.replace("\nY\n", "\nZ\n")
+    assert splice("# p\n\n## Results at the study's scale\n\nintro\n", pub_y, "y") == \
+        "# p\n\n## Results at the study's scale\n\nintro\n\n" + pub_y
 
 
 def test_runs_on_two_copies_of_the_data_are_named_and_published_with_their_fingerprints(tmp_path):

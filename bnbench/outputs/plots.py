@@ -214,6 +214,19 @@ ACCURACY_PANELS = {   # plot_claim_curves' right panel: which accuracy per epoch
 }
 
 
+def _hidden_beneath(sides: dict[str, list[RunRecord]]) -> set[str]:
+    """The sides whose every seed's training losses a later side repeats (to 1e-3 relative: e.g. two losses that
+    compute the same function): drawn as they are, the later side would hide them entirely."""
+    def same(a: list[RunRecord], b: list[RunRecord]) -> bool:
+        return bool(a) and len(a) == len(b) and all(
+            len(x.step_loss) == len(y.step_loss) > 0
+            and np.allclose(np.asarray(x.step_loss, float), np.asarray(y.step_loss, float), rtol=1e-3, atol=1e-6,
+                            equal_nan=True)
+            for x, y in zip(a, b))
+    names = list(sides)
+    return {a for i, a in enumerate(names) if any(same(sides[a], sides[b]) for b in names[i + 1:])}
+
+
 def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
                       colors: Mapping[str, str] | None = None, accuracy: str = "test") -> Path:
     """Left: training loss per step (every seed; light display smoothing). Right: test accuracy (%) per
@@ -227,13 +240,18 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
         window = max(1, longest // 50)
         loss_arrays, any_diverged, handles = [], False, []
         non_div_max, div_points = [], []
+        under = _hidden_beneath(sides)
         for name, records in sides.items():
             c = colour[name]
+            wide = name in under    # a later side draws the same curves: this one goes beneath, wide and pale
+            lw_loss, lw_acc, ms, alpha = (3.6, 4.0, 8, 0.45) if wide else (0.9, 1.2, 4, 0.75)
             n_div = sum(1 for r in records if r.diverged)
             any_diverged |= n_div > 0
             label = f"{name} ({len(records)} seed{'s' if len(records) != 1 else ''}"
-            label += f", {n_div} diverged)" if n_div else ")"
-            handles.append(Line2D([], [], color=c, marker="o", markersize=4, label=label))
+            label += f", {n_div} diverged" if n_div else ""
+            label += ", wide: same curves)" if wide else ")"
+            handles.append(Line2D([], [], color=c, marker="o", markersize=ms, linewidth=lw_loss,
+                                  alpha=alpha if wide else 1.0, label=label))
             for seed, r in enumerate(records):
                 raw = np.asarray(r.step_loss, dtype=float)
                 if raw.size:
@@ -245,13 +263,14 @@ def plot_claim_curves(path, title: str, sides: dict[str, list[RunRecord]], *,
                     loss_arrays.append(y)
                     if not r.diverged and np.any(np.isfinite(y)):
                         non_div_max.append(np.nanmax(y))
-                    ax_loss.plot(np.arange(raw.size), y, color=c, linewidth=0.9, alpha=0.75,
+                    ax_loss.plot(np.arange(raw.size), y, color=c, linewidth=lw_loss, alpha=alpha,
                                  linestyle="--" if r.diverged else "-", marker=SEED_MARKERS[seed % 8],
-                                 markevery=max(1, raw.size // 8), markersize=4)
+                                 markevery=max(1, raw.size // 8), markersize=ms)
                 ev = [e for e in r.epochs if e.get(key) is not None]
                 if ev:
                     ax_acc.plot([e["epoch"] for e in ev], [_pct(e[key]) for e in ev], color=c,
-                                marker=SEED_MARKERS[seed % 8], markersize=4, linewidth=1.2, alpha=0.85,
+                                marker=SEED_MARKERS[seed % 8], markersize=ms, linewidth=lw_acc,
+                                alpha=alpha if wide else 0.85,
                                 linestyle="--" if r.diverged else "-")
                 if r.diverged:
                     div_points += _divergence_point(r, raw)

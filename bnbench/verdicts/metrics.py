@@ -68,6 +68,7 @@ class Metric:
     accuracy_panel: str = "test"
     interleaved = False              # measured by bnbench.engine.timing (both sides alternated), not read off runs
     per_step = False                 # reads the runs' per-step series (step_loss, step_grad_change): pooling keeps them
+    against_zero = False             # side a's value is one number per seed (a gap between the sides), side b's is 0
 
     def read(self, runs: Runs) -> float:
         """The metric's number for one side's runs of one seed."""
@@ -431,6 +432,7 @@ class StepLossGap(Metric):
     identical SGD trajectories drift apart, so the identity is judged where rounding has not yet grown."""
     steps: int = 5
     per_step = True
+    against_zero = True
 
     def gap(self, a: RunRecord, b: RunRecord, steps: int | None = None) -> float:
         n = min(a.steps, b.steps, steps if steps is not None else self.steps)
