@@ -8,7 +8,10 @@ figures, the HTML report, and the README's section, generated between two marker
 the same.
 
 While the run is not finished, the section says so: a claim is decided from the seeds for which every one of its
-experiments has a record (at least 2), and marked provisional below the profile's seed count.
+experiments has a record (at least 2), and marked provisional below the profile's seed count. A claim about time
+(``Metric.interleaved``, e.g. 2.1/bn-costs-time) is decided from the drift-cancelling timings the run's claim test
+measured and kept beside the records (``records/<claim>/<profile>-seed<k>-timing-<hash a>-<hash b>-<device>.json``):
+they are copied and read back like the records, and a seed counts once both its records and its timing are there.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class Published:
     runs: dict[str, list[RunRecord | None]]                    # experiment id -> record per seed (None: missing)
     decided: list[tuple[Claim, ClaimResult]] = field(default_factory=list)
     waiting: list[tuple[Claim, int]] = field(default_factory=list)   # claims with fewer than MIN_SEEDS complete seeds
+    timings: dict[str, list[dict]] = field(default_factory=dict)     # interleaved claim id -> timing per seed, in order
 
     @property
     def records(self) -> list[RunRecord]:
@@ -72,17 +76,78 @@ def gather(folder: str | Path, name: str, profile_name: str, sections: tuple[str
     for section in sections:
         for claim in claims_in(section):
             n = pub.complete_seeds(claim)
-            if n < MIN_SEEDS or claim.metric.interleaved:
+            timings = None
+            if claim.metric.interleaved:
+                timings = pub.timings[claim.id] = _timings(store, claim, profile, runs, n)
+                n = len(timings)
+            if n < MIN_SEEDS:
                 pub.waiting.append((claim, n))
                 continue
             records = {e.id: runs[e.id][:n] for e in claim.experiments}
             result = evaluate(claim, records, profile_name=profile.name, verdicts=profile.verdicts,
-                              documented=profile.documented_check)
+                              documented=profile.documented_check, timings=timings)
             warning = code_warning(*([r for e in side for r in records[e.id]] for side in (claim.a, claim.b)))
             if warning:
                 result.notes.append(f"warning: {warning}")
             pub.decided.append((claim, result))
     return pub
+
+
+TIMING_DEVICES = ("cuda", "cpu")
+
+
+def _timing_paths(store: Store, claim: Claim, profile: Profile, seed: int, device: str | None) -> list[Path]:
+    """Where the run's claim test kept seed ``seed``'s interleaved timing (``bnbench.run_cache``), the device the
+    seed's records trained on first."""
+    a, b = (scaled_config(side[0].config, profile, side[0].section, seed).hash for side in (claim.a, claim.b))
+    kinds = sorted(TIMING_DEVICES, key=lambda d: d != device)
+    return [store.timing_path(claim.id, profile.name, seed, f"{a}-{b}-{d}") for d in kinds]
+
+
+def _read_timing(store: Store, path: Path, claim: Claim, profile: Profile, seed: int) -> dict | None:
+    """A kept timing, read bounded and validated; one that names another claim, profile or seed is refused."""
+    found = store.load_timing(path)
+    if found is None:
+        return None
+    if (found.get("claim"), found.get("profile"), found.get("seed")) != (claim.id, profile.name, seed):
+        store.skipped(f"{path}: an interleaved timing of {found.get('claim')!r} {found.get('profile')!r} seed "
+                      f"{found.get('seed')!r} where {claim.id} {profile.name} seed {seed} belongs; left out")
+        return None
+    return found
+
+
+def _timings(store: Store, claim: Claim, profile: Profile, runs: dict, n: int) -> list[dict]:
+    """The interleaved timings of the claim's first seeds, up to the first seed without one (at most ``n``, the
+    seeds with every record)."""
+    out = []
+    for seed in range(n):
+        device = str(runs[claim.a[0].id][seed].env.get("device") or "").split(":")[0] or None
+        found = next((t for p in _timing_paths(store, claim, profile, seed, device)
+                      if (t := _read_timing(store, p, claim, profile, seed)) is not None), None)
+        if found is None:
+            break
+        out.append(found)
+    return out
+
+
+def copy_timings(source: str | Path, dest: str | Path, profile_name: str, sections: tuple[str, ...]) -> int:
+    """The interleaved timings of the sections' time claims from ``source`` into ``dest`` (validated on the way);
+    returns how many were new there."""
+    src, out, profile = Store(source), Store(dest), get_profile(profile_name)
+    new = 0
+    for section in sections:
+        for claim in claims_in(section):
+            if not claim.metric.interleaved:
+                continue
+            for seed in range(profile.seeds):
+                for path in _timing_paths(src, claim, profile, seed, None):
+                    there = out.out / path.relative_to(src.out)
+                    timing = _read_timing(src, path, claim, profile, seed)
+                    if timing is None or out.load_timing(there) is not None:
+                        continue
+                    out.save_timing(there, timing)
+                    new += 1
+    return new
 
 
 def copy_records(source: str | Path, dest: str | Path, profile_name: str, sections: tuple[str, ...]) -> int:
@@ -189,7 +254,10 @@ def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None, da
     lines += _assumed(pub)
     if pub.waiting:
         lines += ["", "Waiting for runs: " + "; ".join(
-            f"`{c.id}` ({n} of {seeds} seeds complete)" for c, n in pub.waiting) + "."]
+            f"`{c.id}` ({n} of {seeds} seeds complete" + (
+                ": a seed counts once both sides' runs are finished and the claim's test has timed them "
+                "interleaved, which it does after training" if c.metric.interleaved else "") + ")"
+            for c, n in pub.waiting) + "."]
     if figure_rel:
         lines += ["", "![test accuracy per epoch, mean and min..max over seeds"
                       + (", with the study's numbers" if profile.documented_check else "") + f"]({figure_rel})"]
@@ -368,6 +436,7 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     if data_note is None:
         data_note = earlier.data_note if earlier is not None else ""
     copy_records(source, dest, profile_name, sections)
+    copy_timings(source, dest, profile_name, sections)
     pub = gather(dest, name, profile_name, sections)
     runner = Runner(Options(out=str(dest), resume=True))
     for exp_id, recs in pub.runs.items():   # every finished run, for the documented figure and the settings
@@ -376,7 +445,7 @@ def publish(source: str | Path, dest: str | Path, *, name: str, profile_name: st
     for claim, result in pub.decided:
         n = len(result.a_values)
         records = {e.id: pub.runs[e.id][:n] for e in claim.experiments}
-        result.plot = runner.plot_claim(claim, records, profile=pub.profile.name)   # interleaved claims wait
+        result.plot = runner.plot_claim(claim, records, timings=pub.timings.get(claim.id), profile=pub.profile.name)
         runner.results.append(result)
     runner.started_at = min((r.started_at for r in pub.records), default=runner.started_at)
     runner.cache.trained = 0
@@ -419,15 +488,18 @@ def verify(dest: str | Path, readme: str | Path | None = None) -> list[str]:
     if spec is None:
         return [f"{out}: no {SPEC_FILE}; it is written by bnbench publish"]
     problems: list[str] = []
+    files = sorted((out / "records").rglob("*.json")) if (out / "records").is_dir() else []
+    timing_files = [f for f in files if "-timing-" in f.name]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pub = gather(out, spec.name, spec.profile, spec.sections)
-    problems += [f"a record does not read back: {w.message}" for w in caught
+        for f in timing_files:   # every kept timing, also one no claim reads (a later seed's, another device's)
+            Store(out).load_timing(f)
+    problems += [f"a file does not read back: {w.message}" for w in caught
                  if issubclass(w.category, BnbenchSkippedFile)]
-    files = sorted((out / "records").rglob("*.json")) if (out / "records").is_dir() else []
-    if len(files) != len(pub.records):
-        problems.append(f"records/ holds {len(files)} record files; {len(pub.records)} of them are runs of the "
-                        f"published sections that read back")
+    if len(files) - len(timing_files) != len(pub.records):
+        problems.append(f"records/ holds {len(files) - len(timing_files)} record files; {len(pub.records)} of them "
+                        f"are runs of the published sections that read back")
     try:
         summary = {c.claim_id: c.verdict for c in load_summary(out).claims}
     except BnbenchError as exc:

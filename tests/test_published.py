@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bnbench.outputs.provenance import code_warning
-from bnbench.errors import BnbenchError
+from bnbench.errors import BnbenchError, BnbenchSkippedFile
 from bnbench.publish import (gather, published_section, publish, read_spec, section_markdown, splice,
                              verify)
 from bnbench.store import Store, load_record
@@ -298,3 +298,77 @@ def test_a_sections_figure_keeps_each_experiments_colour_and_the_tables_order(tm
     for exp in ("1.1/hidden-500", "1.1/tanh"):
         assert early_colours[label[exp]] == later_colours[label[exp]]
     assert len(set(later_colours.values())) == 3
+
+
+# -- a claim about time: decided from the interleaved timings the run's claim test kept beside the records ---------
+
+def _fake_21(folder: Path, seeds: int, timed: int, *, device: str = "cpu", ratio: float = 1.08) -> None:
+    """A full-profile 2.1 folder: ``seeds`` finished records per model and the claim test's interleaved timing of
+    2.1/bn-costs-time for the first ``timed`` seeds (BN ``ratio`` times slower per step, a little noise)."""
+    from bnbench.study.catalog import CLAIMS
+
+    store, profile = Store(folder), get_profile("full")
+    rng = np.random.default_rng(1)
+    for exp in experiments_in("2.1"):
+        for seed in range(seeds):
+            config = scaled_config(exp.config, profile, exp.section, seed)
+            final = (0.83 if exp.id.endswith("-bn") else 0.78) + rng.normal(0, 0.003)
+            rows = [epoch_row(e, test_acc=final - 0.02 * (3 - e), steps=391, train_time_s=300.0) for e in (1, 2, 3)]
+            rec = run_record(config=config.to_dict(), config_hash=config.hash, step_loss=list(np.linspace(2.3, 0.5, 30)),
+                             epochs=rows, env={"git_commit": "b" * 40, "git_dirty": False, "torch": "2.14.1",
+                                               "precision": "bf16-autocast", "device": device,
+                                               "device_name": "CPU X", "torch_threads": 1},
+                             started_at="2026-12-07T04:00:00+00:00", finished_at="2026-12-07T06:00:00+00:00")
+            store.save_record(rec, exp.id, profile.name, seed, provenance=exp.provenance, reported_as=exp.reported_as)
+    claim = CLAIMS["2.1/bn-costs-time"]
+    for seed in range(timed):
+        a, b = (scaled_config(side[0].config, profile, "2.1", seed).hash for side in (claim.a, claim.b))
+        r = ratio + rng.normal(0, 0.005)
+        store.save_timing(store.timing_path(claim.id, "full", seed, f"{a}-{b}-{device}"),
+                          {"ratio_median": r, "a_s_per_step_median": 0.5 * r, "b_s_per_step_median": 0.5,
+                           "ratio_per_pair": [r] * 7, "run_id": "run", "claim": claim.id, "profile": "full",
+                           "seed": seed})
+
+
+def test_a_claim_about_time_is_published_from_the_runs_kept_timings(tmp_path):
+    run, dest, readme = tmp_path / "run", tmp_path / "results" / "full-2.1", tmp_path / "README.md"
+    readme.write_text("# p\n")
+    _fake_21(run, seeds=5, timed=1)
+    pub = publish(run, dest, name="full-2.1", sections=("2.1",), readme=readme, repo_root=tmp_path)
+    assert [(c.id, n) for c, n in pub.waiting] == [("2.1/bn-costs-time", 1)]     # one timed seed decides nothing
+    assert ("`2.1/bn-costs-time` (1 of 5 seeds complete: a seed counts once both sides' runs are finished and the "
+            "claim's test has timed them interleaved" in readme.read_text())
+    assert verify(dest) == []
+    _fake_21(run, seeds=5, timed=5)              # the run's claim test timed the rest
+    pub = publish(run, dest, name="full-2.1", sections=("2.1",), readme=readme, repo_root=tmp_path)
+    assert not pub.waiting
+    decided = {c.id: r for c, r in pub.decided}
+    time_claim = decided["2.1/bn-costs-time"]
+    assert time_claim.verdict == "supported" and len(time_claim.a_values) == 5
+    assert time_claim.stats.mean_diff == pytest.approx(0.08, abs=0.01)     # BN 8% slower a step
+    assert len(list((dest / "records").rglob("*-timing-*.json"))) == 5            # copied beside the records
+    assert "| `2.1/bn-costs-time` | **supported** | n=5:" in readme.read_text()
+    assert (dest / "plots" / "2.1_bn-costs-time.png").is_file()
+    assert verify(dest) == []
+    # a kept timing no claim reads (here: another device's) is still read back by verify
+    stray = sorted((dest / "records").rglob("*seed0-timing-*-cpu.json"))[0]
+    stray.with_name(stray.name.replace("-cpu.json", "-cuda.json")).write_text("[]")
+    assert [p for p in verify(dest) if "a file does not read back" in p and "cuda.json" in p]
+    stray.with_name(stray.name.replace("-cpu.json", "-cuda.json")).unlink()
+    # a timing that does not read back is named by verify, and the claim waits for that seed again
+    victim = sorted((dest / "records").rglob("*seed4-timing-*.json"))[0]
+    victim.write_text('{"ratio_median": -1}')
+    assert any("a file does not read back" in p and "ratio_median" in p for p in verify(dest))
+    with pytest.warns(BnbenchSkippedFile):
+        again = gather(dest, "full-2.1", "full", ("2.1",))
+    assert [len(r.a_values) for c, r in again.decided if c.id == "2.1/bn-costs-time"] == [4]
+
+
+def test_a_timing_kept_under_another_seeds_name_is_left_out(tmp_path):
+    _fake_21(tmp_path, seeds=3, timed=3)
+    path = sorted((tmp_path / "records").rglob("*seed1-timing-*.json"))[0]
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "seed": 0}))        # seed 0's timing copied over seed 1's
+    with pytest.warns(BnbenchSkippedFile, match="where 2.1/bn-costs-time full seed 1 belongs"):
+        pub = gather(tmp_path, "x", "full", ("2.1",))
+    assert [(c.id, n) for c, n in pub.waiting] == [("2.1/bn-costs-time", 1)]
