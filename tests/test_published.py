@@ -372,3 +372,11 @@ def test_a_timing_kept_under_another_seeds_name_is_left_out(tmp_path):
     with pytest.warns(BnbenchSkippedFile, match="where 2.1/bn-costs-time full seed 1 belongs"):
         pub = gather(tmp_path, "x", "full", ("2.1",))
     assert [(c.id, n) for c, n in pub.waiting] == [("2.1/bn-costs-time", 1)]
+
+
+def test_the_published_report_shows_the_identity_gap_in_significant_digits():
+    from bnbench.outputs.report import render
+
+    page = render(ROOT / "results" / "full-1.1")
+    row = page[page.index("<tr id='claim-1.1_cross-entropy-is-nll'>"):].split("</tr>")[0]
+    assert "2.38e-07, 0.00, 0.00, 2.38e-07" in row and "+1.43e-07 [+1.86e-08" in row and "0.000000" not in row

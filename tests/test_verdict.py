@@ -383,3 +383,12 @@ def test_module_does_not_import_torch():
     code = ("import sys, bnbench.verdicts.stats as s; s.decide([1,2,3],[0,1,1],'greater',0.1); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_gap_of_1e_7_reads_in_significant_digits_not_as_zeros():
+    gap = decide([1.2e-7, 2.4e-7, 0.9e-7, 1.1e-7, 1.5e-7], [0.0] * 5, "not_greater", 1e-4)
+    assert gap.verdict == "supported"
+    assert "mean difference +1.42e-07, 90% t-interval [+8.58e-08, +1.98e-07]" in gap.reason
+    assert "0.000000" not in gap.reason and "minimum effect 1.00e-04" in gap.reason
+    points = decide([0.71, 0.72, 0.70], [0.70, 0.70, 0.69], "greater", 0.01, unit=" pp", scale=100)
+    assert "mean difference +1.33 pp, 90% t-interval [+0.36, +2.31] pp" in points.reason     # unchanged

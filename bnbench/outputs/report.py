@@ -32,7 +32,12 @@ def _e(x) -> str:
 
 
 def _num(x, scale=1.0, digits=2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x * scale:.{digits}f}"
+    """``x * scale`` to ``digits`` decimals; a non-zero value those decimals would show as 0 (a step-loss gap of
+    1e-7) in significant digits instead."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    v = x * scale
+    return f"{v:.2e}" if v != 0 and abs(v) < 0.5 * 10 ** -digits else f"{v:.{digits}f}"
 
 
 def _cell(x):

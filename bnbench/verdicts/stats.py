@@ -280,9 +280,14 @@ class _Fmt:
             self.decimals = 2
         else:
             self.decimals = min(8, 2 - math.floor(math.log10(ref)))
+        # numbers this small (a step-loss gap of 1e-7 against a 1e-4 margin) read in significant digits, as the
+        # tables show them (bnbench.outputs.table), not as +0.000000
+        self.tiny = 0.0 < ref < 1e-3
 
     def num(self, v: float, signed: bool = True) -> str:
         x = v * self.scale + 0.0           # + 0.0 turns -0.0 into 0.0
+        if self.tiny and x != 0.0:
+            return f"{x:+.2e}" if signed else f"{x:.2e}"
         if round(x, self.decimals) == 0:
             x = 0.0
             if not signed:
