@@ -134,19 +134,15 @@ def copy_timings(source: str | Path, dest: str | Path, profile_name: str, sectio
     """The interleaved timings of the sections' time claims from ``source`` into ``dest`` (validated on the way);
     returns how many were new there."""
     src, out, profile = Store(source), Store(dest), get_profile(profile_name)
+    kept = [(claim, seed, path) for section in sections for claim in claims_in(section) if claim.metric.interleaved
+            for seed in range(profile.seeds) for path in _timing_paths(src, claim, profile, seed, None)]
     new = 0
-    for section in sections:
-        for claim in claims_in(section):
-            if not claim.metric.interleaved:
-                continue
-            for seed in range(profile.seeds):
-                for path in _timing_paths(src, claim, profile, seed, None):
-                    there = out.out / path.relative_to(src.out)
-                    timing = _read_timing(src, path, claim, profile, seed)
-                    if timing is None or out.load_timing(there) is not None:
-                        continue
-                    out.save_timing(there, timing)
-                    new += 1
+    for claim, seed, path in kept:
+        there = out.out / path.relative_to(src.out)
+        timing = _read_timing(src, path, claim, profile, seed)
+        if timing is not None and out.load_timing(there) is None:
+            out.save_timing(there, timing)
+            new += 1
     return new
 
 
