@@ -365,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--section", action="append", dest="sections", metavar="S",
                    help="a study section to publish (repeatable; default 1.1)")
     p.add_argument("--readme", default=None, metavar="FILE",
-                   help="write the section into FILE between its marker lines (added at the end when absent)")
+                   help="write the section into FILE between its marker lines (a new one goes after the sections "
+                        "already published under the same heading, or at the end)")
     p.add_argument("--data-note", default=None, metavar="TEXT",
                    help="which copy of the data trained the runs, in words, said in the section (records carry only "
                         "a fingerprint, env['data']); default: the note of an earlier publish into DEST")
