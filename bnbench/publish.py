@@ -247,6 +247,9 @@ def section_markdown(pub: Published, folder_rel: str, figure_rel: str | None, da
                   + (f"{len(survivors)} of the {len(decided)} decided verdicts survive "
                      f"({', '.join(f'`{c}`' for c in survivors) or 'none'})." if decided else
                      "no claim is decided yet.")]
+    else:
+        lines.append(f"No claim is decided yet: a claim is decided once {MIN_SEEDS} seeds have every one of its "
+                     "runs finished (list below).")
     lines += _assumed(pub)
     if pub.waiting:
         lines += ["", "Waiting for runs: " + "; ".join(

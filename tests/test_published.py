@@ -18,7 +18,7 @@ from bnbench.study.profiles import get_profile, scaled_config
 from factories import epoch_row, run_record
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = {"full-1.1": ("full", ("1.1",))}   # folder under results/ -> (profile, sections)
+PUBLISHED = {"full-1.1": ("full", ("1.1",)), "full-2.1": ("full", ("2.1",))}   # results/ folder -> (profile, sections)
 # the study's final accuracies (1.1) and a per-experiment offset, so that the claims come out decided
 MEAN = {"1.1/base-nll": 0.675, "1.1/base-ce": 0.672, "1.1/adagrad": 0.52, "1.1/hidden-500": 0.70,
         "1.1/conv-5x5-3x3": 0.695, "1.1/tanh": 0.61}
@@ -149,7 +149,7 @@ def test_mixed_code_is_named():
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_every_committed_record_reads_back_through_the_store(name):
     folder = ROOT / "results" / name
-    files = sorted((folder / "records").rglob("*.json"))
+    files = [p for p in sorted((folder / "records").rglob("*.json")) if "-timing-" not in p.name]   # timings: verify
     assert files, f"results/{name} has no records"
     for path in files:
         record = load_record(path)                      # validated: types, ranges, packed series
@@ -336,6 +336,14 @@ def test_a_claim_about_time_is_published_from_the_runs_kept_timings(tmp_path):
     _fake_21(run, seeds=5, timed=1)
     pub = publish(run, dest, name="full-2.1", sections=("2.1",), readme=readme, repo_root=tmp_path)
     assert [(c.id, n) for c, n in pub.waiting] == [("2.1/bn-costs-time", 1)]     # one timed seed decides nothing
+    _fake_21(tmp_path / "one", seeds=1, timed=0)
+    (tmp_path / "R.md").write_text("# p\n")
+    publish(tmp_path / "one", tmp_path / "one-pub", name="one", sections=("2.1",), readme=tmp_path / "R.md",
+            repo_root=tmp_path)
+    one = (tmp_path / "R.md").read_text()
+    assert ("2 of 10 runs trained**; a claim decided on fewer than 5 seeds is provisional.\n\nNo claim is decided "
+            "yet: a claim is decided once 2 seeds have every one of its runs finished (list below).\n\n" in one)
+    assert "\n\n\n" not in one and "| claim |" not in one
     assert ("`2.1/bn-costs-time` (1 of 5 seeds complete: a seed counts once both sides' runs are finished and the "
             "claim's test has timed them interleaved" in readme.read_text())
     assert verify(dest) == []
