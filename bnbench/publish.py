@@ -99,9 +99,9 @@ TIMING_DEVICES = ("cuda", "cpu")
 def _timing_paths(store: Store, claim: Claim, profile: Profile, seed: int, device: str | None) -> list[Path]:
     """Where the run's claim test kept seed ``seed``'s interleaved timing (``bnbench.run_cache``), the device the
     seed's records trained on first."""
-    a, b = (scaled_config(side[0].config, profile, side[0].section, seed).hash for side in (claim.a, claim.b))
-    kinds = sorted(TIMING_DEVICES, key=lambda d: d != device)
-    return [store.timing_path(claim.id, profile.name, seed, f"{a}-{b}-{d}") for d in kinds]
+    from bnbench.run_cache import timing_path
+
+    return [timing_path(store, claim, profile, seed, d) for d in sorted(TIMING_DEVICES, key=lambda d: d != device)]
 
 
 def _read_timing(store: Store, path: Path, claim: Claim, profile: Profile, seed: int) -> dict | None:
@@ -482,7 +482,8 @@ def verify(dest: str | Path, readme: str | Path | None = None) -> list[str]:
 
     from bnbench.store import load_summary
 
-    out = Store(dest).out
+    store = Store(dest)
+    out = store.out
     spec = read_spec(out)
     if spec is None:
         return [f"{out}: no {SPEC_FILE}; it is written by bnbench publish"]
@@ -493,7 +494,7 @@ def verify(dest: str | Path, readme: str | Path | None = None) -> list[str]:
         warnings.simplefilter("always")
         pub = gather(out, spec.name, spec.profile, spec.sections)
         for f in timing_files:   # every kept timing, also one no claim reads (a later seed's, another device's)
-            Store(out).load_timing(f)
+            store.load_timing(f)
     problems += [f"a file does not read back: {w.message}" for w in caught
                  if issubclass(w.category, BnbenchSkippedFile)]
     if len(files) - len(timing_files) != len(pub.records):

@@ -25,6 +25,16 @@ def run_label(experiment: Experiment, profile: Profile, seed: int) -> str:
     return f"{experiment.id} seed {seed + 1}/{profile.seeds}"
 
 
+def timing_path(store: "Store", claim, profile: Profile, seed: int, device_type: str):
+    """Where seed ``seed``'s interleaved timing of ``claim`` is kept: beside the records, named by both sides'
+    configuration hashes and the device type it was measured on (``RunCache.interleaved_timing`` writes it,
+    ``bnbench.publish`` reads it)."""
+    from bnbench.study.profiles import scaled_config
+
+    a, b = (scaled_config(side[0].config, profile, side[0].section, seed).hash for side in (claim.a, claim.b))
+    return store.timing_path(claim.id, profile.name, seed, f"{a}-{b}-{device_type}")
+
+
 class RunCache:
     """The finished runs of one session, keyed by configuration hash, and the executor that trains the rest.
 
@@ -158,7 +168,7 @@ class RunCache:
 
         a, b = (self.config(side[0], profile, seed) for side in (claim.a, claim.b))
         device = self._device()
-        path = self.store.timing_path(claim.id, profile.name, seed, f"{a.hash}-{b.hash}-{device.type}")
+        path = timing_path(self.store, claim, profile, seed, device.type)
         with self.store.lock(path):
             found = self.store.load_timing(path)
             if found is not None and (found.get("run_id") == self.run_id or self.options.resume):

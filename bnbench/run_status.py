@@ -15,8 +15,8 @@ has none yet), times the measured ratio of wall time to training time (evaluatio
 the machine trains now against that history (``RunStanding.speed_now``: the last epochs of the runs training
 now), divided by the number of runs training at once now. A run that has just started has no checkpoint yet and
 is not counted among those, so right after a run starts the estimate is high; it is an estimate and says what it
-assumed. Runs with
-trajectory probes keep no checkpoint (``bnbench.engine.checkpoint``): they show as not started until they finish.
+assumed. Runs with trajectory probes keep no checkpoint (``bnbench.engine.checkpoint``): they show as not started
+until they finish.
 
 Whether a session is running is the folder's run lock (``bnbench.store.files.RUN_LOCK``): an advisory ``flock``
 that only a live process holds, probed without taking it from anyone. Everything read is bounded and checked like
